@@ -1,0 +1,177 @@
+"""The one error tree of recvault.
+
+Every layer raises from this tree; ``storage/`` translates third-party exceptions at its
+seam (``raise SourceUnavailable(...) from exc``) so nothing above it sees httpx, botocore or
+ffmpeg errors. ``retryable`` tells flows whether a later attempt can succeed; ``exit_code``
+tells the CLI which status to exit with (documented in the README).
+
+    RecvaultError                      exit 1
+      ConfigError                      exit 2   bad settings, bad flags, bad dates
+      SourceError                      exit 4   Infobip
+        SourceUnavailable  (retryable)          connection errors, timeouts
+          SourceRateLimited  (retryable)        429
+          SourceServerError  (retryable)        5xx
+        SourceAuthError                exit 3   401 / 403
+        SourceBadRequest                        400
+        SourceNotFound                          404
+        RecordingNotReady  (retryable)          409 not prepared, media not final yet
+        PreparationFailed                       video preparation ended FAILED
+        DownloadIntegrityError (retryable)      short body, bad Content-Range, size mismatch
+        SourceChanged                           bytes differ between attempts
+      StorageError                     exit 5   S3 and the work dir
+        ObjectStoreError (retryable)
+        BucketNotFound
+        BucketPolicyError                       bucket lacks a feature the policy needs
+        ChecksumMismatch                        archived bytes differ from downloaded bytes
+        WorkDirError                            not writable, full
+      CatalogError                     exit 6
+        CatalogUnavailable (retryable)
+        CatalogLocked                           another archive run holds the catalog
+      MediaError                                ffprobe/ffmpeg failed; carries stderr tail
+      PolicyError                      exit 7
+        LegalHoldActive
+        RetentionNotExpired
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class RecvaultError(Exception):
+    retryable: ClassVar[bool] = False
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(RecvaultError):
+    exit_code = 2
+
+
+# --- source (Infobip) -------------------------------------------------------------------------
+
+
+class SourceError(RecvaultError):
+    exit_code = 4
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class SourceUnavailable(SourceError):
+    retryable = True
+
+
+class SourceRateLimited(SourceUnavailable):
+    def __init__(
+        self, message: str, *, status_code: int | None = 429, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after_s = retry_after_s
+
+
+class SourceServerError(SourceUnavailable):
+    pass
+
+
+class SourceAuthError(SourceError):
+    exit_code = 3
+
+
+class SourceBadRequest(SourceError):
+    pass
+
+
+class SourceNotFound(SourceError):
+    pass
+
+
+class RecordingNotReady(SourceError):
+    retryable = True
+
+
+class PreparationFailed(SourceError):
+    pass
+
+
+class DownloadIntegrityError(SourceError):
+    retryable = True
+
+
+class SourceChanged(SourceError):
+    """The source served different bytes for the same recording on two attempts."""
+
+    def __init__(self, message: str, *, first_sha256: str, second_sha256: str) -> None:
+        super().__init__(message)
+        self.first_sha256 = first_sha256
+        self.second_sha256 = second_sha256
+
+
+# --- storage (S3, work dir) -------------------------------------------------------------------
+
+
+class StorageError(RecvaultError):
+    exit_code = 5
+
+
+class ObjectStoreError(StorageError):
+    retryable = True
+
+
+class BucketNotFound(StorageError):
+    pass
+
+
+class BucketPolicyError(StorageError):
+    pass
+
+
+class ChecksumMismatch(StorageError):
+    pass
+
+
+class WorkDirError(StorageError):
+    pass
+
+
+# --- catalog ----------------------------------------------------------------------------------
+
+
+class CatalogError(RecvaultError):
+    exit_code = 6
+
+
+class CatalogUnavailable(CatalogError):
+    retryable = True
+
+
+class CatalogLocked(CatalogError):
+    pass
+
+
+# --- media and policy -------------------------------------------------------------------------
+
+
+class MediaError(RecvaultError):
+    def __init__(self, message: str, *, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.stderr_tail = stderr_tail
+
+
+class PolicyError(RecvaultError):
+    exit_code = 7
+
+
+class LegalHoldActive(PolicyError):
+    pass
+
+
+class RetentionNotExpired(PolicyError):
+    pass

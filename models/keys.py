@@ -1,0 +1,26 @@
+"""Object keys: the only place that decides where a recording lives in the bucket."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+ARCHIVE_PREFIX = "recordings/"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _segment(value: str | None) -> str:
+    return _UNSAFE.sub("_", value or "") or "unknown"
+
+
+def object_key(
+    *, started_at: datetime, conversation_id: str | None, recording_id: str, name: str
+) -> str:
+    """``recordings/{yyyy}/{mm}/{dd}/{conversationId}/{recordingId}/{name}`` (UTC date)."""
+    if started_at.tzinfo is None:
+        raise ValueError("started_at must be timezone-aware")
+    day = started_at.astimezone(UTC)
+    return (
+        f"{ARCHIVE_PREFIX}{day:%Y}/{day:%m}/{day:%d}/"
+        f"{_segment(conversation_id)}/{_segment(recording_id)}/{name}"
+    )

@@ -1,0 +1,126 @@
+"""Settings: every ``RECVAULT_*`` variable, read once (environment, then an optional ``.env``).
+
+``load_settings()`` turns pydantic's validation report into one ``ConfigError`` line that names
+the variable, so the CLI never shows a traceback for a bad value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.errors import ConfigError
+
+ENV_PREFIX = "RECVAULT_"
+
+
+def default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "recvault"
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL such as https://host.example.com, got {value!r}")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # The contract of design.md.
+    infobip_base_url: str
+    infobip_api_key: SecretStr
+    s3_bucket: str = Field(min_length=3, max_length=63)
+    s3_endpoint_url: str | None = None
+    database_url: str | None = None  # None: a SQLite file in data_dir
+    work_dir: Path | None = None  # None: data_dir / "work"
+
+    # Operational knobs, all optional.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    policy_file: Path | None = None  # None: the built-in default policy
+    concurrency: int = Field(4, ge=1, le=64)
+    list_overlap_s: int = Field(300, ge=0)
+    default_lookback_days: int = Field(7, ge=1)
+    max_attempts: int = Field(8, ge=1)
+    prepare_poll_s: float = Field(2.0, gt=0)
+    prepare_wait_s: float = Field(120.0, ge=0)  # how long one run waits for preparations
+    http_timeout_s: float = Field(30.0, gt=0)
+    metadata_rate_per_s: float = Field(10.0, gt=0)
+    metadata_burst: int = Field(20, ge=1)
+    download_rate_per_s: float = Field(100.0, gt=0)
+    retry_budget_s: float = Field(120.0, ge=0)
+    work_dir_max_bytes: int = Field(50 * 1024**3, ge=1024**2)
+    # S3 behaviour. "auto" sends SHA-256 checksums only where the store is AWS (no endpoint URL);
+    # many S3-compatible stores reject or ignore the additional-checksum headers.
+    s3_checksum: Literal["auto", "sha256", "off"] = "auto"
+    s3_sse: Literal["AES256", "aws:kms", "none"] = "AES256"
+    s3_sse_kms_key_id: str | None = None
+    s3_multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
+    s3_part_size_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2)
+    lease_s: int = Field(900, ge=30)
+
+    @field_validator("infobip_base_url")
+    @classmethod
+    def _infobip_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        return _check_http_url(value) if value else None
+
+    @field_validator("infobip_api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "must be a SQLAlchemy URL such as sqlite:///path/recvault.db or "
+                f"postgresql+psycopg://user@host/db, got scheme {scheme or value!r}"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'recvault.db'}"
+
+    @property
+    def resolved_work_dir(self) -> Path:
+        return self.work_dir or self.data_dir / "work"
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming the first bad variable and what it needs."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    var = ENV_PREFIX + field.upper()
+    if first["type"] == "missing":
+        return f"{var} is not set: export {var}=... (or put it in .env)"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{var} is invalid: {msg}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None

@@ -1,0 +1,148 @@
+"""Catalog tables (SQLModel). The same schema runs on SQLite and PostgreSQL.
+
+All datetimes are timezone-aware UTC: ``UTCDateTime`` stores them naive-UTC where the database
+has no time zone type (SQLite) and gives them back aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from models.states import RecordingState
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _dt(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+class Recording(SQLModel, table=True):
+    __tablename__ = "recordings"
+
+    recording_id: str = Field(primary_key=True, max_length=128)
+    conversation_id: str | None = Field(default=None, index=True, max_length=128)
+    conference_id: str | None = Field(default=None, max_length=128)
+    call_id: str | None = Field(default=None, index=True, max_length=128)
+    direction: str | None = Field(default=None, max_length=32)
+    recording_status: str | None = Field(default=None, max_length=32)
+    composed: bool = False
+    filename: str | None = Field(default=None, max_length=512)
+    duration_s: int | None = None
+    participant_id: str | None = Field(default=None, index=True, max_length=128)
+    # Personal data: cleared when the recording expires (the tombstone keeps ids and hashes).
+    participant_identity: str | None = Field(default=None, index=True, max_length=256)
+    participant_name: str | None = Field(default=None, max_length=256)
+    participant_type: str | None = Field(default=None, index=True, max_length=32)
+    media_type: str = Field(default="AUDIO", max_length=32)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), index=True, nullable=False))
+    source_deleted_at: datetime | None = _dt()
+    source_deleted_by: str | None = Field(default=None, max_length=128)
+    sftp_path: str | None = Field(default=None, max_length=1024)
+    transferred_from: str | None = Field(default=None, max_length=128)
+    transferred_to: str | None = Field(default=None, max_length=128)
+    transferred_from_queue: str | None = Field(default=None, max_length=128)
+    transferred_to_queue: str | None = Field(default=None, max_length=128)
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+    state: RecordingState = Field(
+        default=RecordingState.DISCOVERED,
+        sa_column=Column(sa.String(24), index=True, nullable=False),
+    )
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    next_attempt_at: datetime | None = _dt(index=True)
+    preparation_status: str | None = Field(default=None, max_length=32)
+    source_sha256: str | None = Field(default=None, max_length=64)
+    source_size_bytes: int | None = Field(default=None, sa_column=Column(sa.BigInteger()))
+    # Set when the source served different bytes on another attempt (QUARANTINED evidence).
+    conflicting_sha256: str | None = Field(default=None, max_length=64)
+    probe: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    policy_rule: str | None = Field(default=None, max_length=128)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = _dt()
+    discovered_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    archived_at: datetime | None = _dt()
+    expired_at: datetime | None = _dt()
+
+
+class ArchivedObject(SQLModel, table=True):
+    __tablename__ = "archived_objects"
+    __table_args__ = (sa.UniqueConstraint("recording_id", "kind", name="uq_object_recording_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recording_id: str = Field(foreign_key="recordings.recording_id", index=True, max_length=128)
+    kind: str = Field(max_length=16)  # "original" | "transcoded"
+    bucket: str = Field(max_length=63)
+    key: str = Field(max_length=1024, index=True)
+    version_id: str | None = Field(default=None, max_length=1024)
+    size_bytes: int = Field(sa_column=Column(sa.BigInteger(), nullable=False))
+    sha256: str = Field(max_length=64)
+    checksum_method: str | None = Field(default=None, max_length=32)  # how verify compared
+    content_type: str | None = Field(default=None, max_length=128)
+    codec: str | None = Field(default=None, max_length=128)
+    duration_s: float | None = None
+    retain_until: datetime | None = _dt()
+    lock_mode: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    verified_at: datetime | None = _dt()
+    deleted_at: datetime | None = _dt()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only. ``hash`` chains each event to the previous one (sha256 of prev_hash + body)."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    recording_id: str | None = Field(default=None, index=True, max_length=128)
+    event: str = Field(max_length=64)
+    from_state: str | None = Field(default=None, max_length=24)
+    to_state: str | None = Field(default=None, max_length=24)
+    actor: str = Field(max_length=128)
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class RunLock(SQLModel, table=True):
+    """One row per named lock; a run holds it with a lease (SQLite has no row locks)."""
+
+    __tablename__ = "run_locks"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
