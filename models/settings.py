@@ -37,10 +37,11 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
 
-    # The contract of design.md.
-    infobip_base_url: str
-    infobip_api_key: SecretStr
-    s3_bucket: str = Field(min_length=3, max_length=63)
+    # The contract of design.md. Optional here because read-only commands (catalog search) need
+    # none of them; ``require`` checks what a command needs before it starts.
+    infobip_base_url: str | None = None
+    infobip_api_key: SecretStr | None = None
+    s3_bucket: str | None = Field(None, min_length=3, max_length=63)
     s3_endpoint_url: str | None = None
     database_url: str | None = None  # None: a SQLite file in data_dir
     work_dir: Path | None = None  # None: data_dir / "work"
@@ -73,8 +74,8 @@ class Settings(BaseSettings):
 
     @field_validator("infobip_base_url")
     @classmethod
-    def _infobip_url(cls, value: str) -> str:
-        return _check_http_url(value)
+    def _infobip_url(cls, value: str | None) -> str | None:
+        return _check_http_url(value) if value else None
 
     @field_validator("s3_endpoint_url")
     @classmethod
@@ -83,10 +84,35 @@ class Settings(BaseSettings):
 
     @field_validator("infobip_api_key")
     @classmethod
-    def _api_key(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
+
+    def require(self, *fields: str) -> None:
+        """Raise a one-line ConfigError for the first of ``fields`` that is not set."""
+        for name in fields:
+            if getattr(self, name) is None:
+                var = ENV_PREFIX + name.upper()
+                raise ConfigError(f"{var} is not set: export {var}=... (or put it in .env)")
+
+    @property
+    def api_key(self) -> str:
+        self.require("infobip_api_key")
+        assert self.infobip_api_key is not None  # noqa: S101 - checked by require
+        return self.infobip_api_key.get_secret_value()
+
+    @property
+    def base_url(self) -> str:
+        self.require("infobip_base_url")
+        assert self.infobip_base_url is not None  # noqa: S101 - checked by require
+        return self.infobip_base_url
+
+    @property
+    def bucket(self) -> str:
+        self.require("s3_bucket")
+        assert self.s3_bucket is not None  # noqa: S101 - checked by require
+        return self.s3_bucket
 
     @field_validator("database_url")
     @classmethod
