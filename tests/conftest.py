@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.s3",
     "tests.fixtures.db",
+    "tests.fixtures.prefect",
 ]
 
 _STRIPPED_PREFIXES = ("RECVAULT_", "AWS_", "PREFECT_API_URL")
