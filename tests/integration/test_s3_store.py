@@ -301,3 +301,41 @@ def test_failed_multipart_upload_is_aborted(
     assert sent == [1, 2, 3]
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert store.head("abort/big.mp4") is None
+
+
+@pytest.mark.parametrize(
+    ("checksum", "checksum_headers"), [("off", []), ("sha256", ["x-amz-checksum-sha256"])]
+)
+def test_requests_stay_within_what_every_store_understands(
+    tmp_path: Path,
+    s3_bucket: str,
+    moto_server: MotoServer,
+    make_store: MakeStore,
+    checksum: str,
+    checksum_headers: list[str],
+) -> None:
+    """boto3 >= 1.36 adds CRC checksums and aws-chunked bodies by default; several
+    S3-compatible stores reject them. Uploads carry Content-MD5, no default CRC."""
+    client = moto_server.client()
+    seen: dict[str, list[dict[str, str]]] = {}
+
+    def record(request: Any, event_name: str, **_: Any) -> None:
+        op = event_name.rsplit(".", 1)[-1]
+        headers = {k.lower(): str(v) for k, v in request.headers.items()}
+        seen.setdefault(op, []).append(headers)
+
+    client.meta.events.register("before-send.s3", record)
+    store = make_store(s3_bucket, client=client, checksum=checksum, **SMALL)
+    small, large = tmp_path / "s", tmp_path / "l"
+    put = store.put_file("hdr/s", small, sha256=write_file(small, 100))
+    store.put_file("hdr/l", large, sha256=write_file(large, 6 * MiB))
+    store.set_legal_hold("hdr/s", version_id=put.version_id, on=True)
+    store.set_legal_hold("hdr/s", version_id=put.version_id, on=False)
+
+    for op in ("PutObject", "UploadPart"):
+        for headers in seen[op]:
+            assert "content-md5" in headers
+            assert [h for h in headers if h.startswith("x-amz-checksum-")] == checksum_headers
+            assert "aws-chunked" not in headers.get("content-encoding", "")
+            assert "x-amz-trailer" not in headers
+    assert all("content-md5" in h for h in seen["PutObjectLegalHold"])
