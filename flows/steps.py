@@ -1,0 +1,543 @@
+"""The archive pipeline as plain functions (no Prefect): one recording, one step at a time.
+
+Each step reads the recording's committed state, does one piece of work, and commits the next
+state with its audit event in one transaction. A crash between two steps therefore resumes at
+the last committed state; work done but not committed (a download, an upload) is found again
+and reused rather than repeated: partial downloads resume by Range, uploaded objects are found
+by key and hash (``find_verified_copy``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from flows.deps import Deps
+from models.errors import (
+    CatalogError,
+    ChecksumMismatch,
+    MediaError,
+    PreparationFailed,
+    RecordingNotReady,
+    RecvaultError,
+    SourceNotFound,
+)
+from models.keys import object_key
+from models.policy import RecordingFacts, Rule, derivative_for, retain_until
+from models.states import IN_PROGRESS, RecordingState
+from models.tables import ArchivedObject, Recording
+from storage import media
+
+log = logging.getLogger(__name__)
+
+S = RecordingState
+SOURCE_FINAL_STATUSES = frozenset({"SUCCESSFUL", "PARTIALLY_FAILED"})
+SOURCE_FAILED_STATUSES = frozenset({"FAILED"})
+_HASH_CHUNK = 1024 * 1024
+
+
+class Outcome(StrEnum):
+    ARCHIVED = "archived"  # reached ARCHIVED in this call
+    WAITING = "waiting"  # deferred: not ready or preparing; picked up again later
+    RETRY = "retry"  # an attempt failed; retried later
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+    SKIPPED = "skipped"  # nothing to do (already done, or claimed by another worker)
+
+
+@dataclass
+class StepReport:
+    recording_id: str
+    outcome: Outcome
+    state: RecordingState
+    downloaded_bytes: int = 0
+    uploaded_bytes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DiscoverReport:
+    listed: int
+    new: int
+    updated: int
+    since: datetime
+    until: datetime
+
+
+# --- discover --------------------------------------------------------------------------------
+
+
+def discover(deps: Deps, *, since: datetime, until: datetime, batch: int = 500) -> DiscoverReport:
+    """List the window (widened by the overlap margin) and upsert every element by recordingId."""
+    start = since - timedelta(seconds=deps.settings.list_overlap_s)
+    listed = new = updated = 0
+    pending = []
+    for meta in deps.infobip.list_recordings(started_from=start, started_to=until):
+        pending.append(meta)
+        listed += 1
+        if len(pending) >= batch:
+            result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
+            new, updated, pending = new + result.new, updated + result.updated, []
+    if pending:
+        result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
+        new, updated = new + result.new, updated + result.updated
+    log.info("discovered listed=%d new=%d updated=%d", listed, new, updated)
+    return DiscoverReport(listed=listed, new=new, updated=updated, since=start, until=until)
+
+
+# --- one recording ---------------------------------------------------------------------------
+
+
+def process_recording(deps: Deps, recording_id: str) -> StepReport:
+    """Advance one claimed recording as far as it can go now; never raises a RecvaultError
+    that belongs to the recording (those are recorded in the catalog), only catalog outages."""
+    report = StepReport(recording_id, Outcome.SKIPPED, S.DISCOVERED)
+    try:
+        row = deps.catalog.get(recording_id)
+        while row.state in IN_PROGRESS:
+            step = _STEPS[row.state]
+            started = time.monotonic()
+            row, outcome = step(deps, row, report)
+            report.seconds[step.__name__.removeprefix("_")] = time.monotonic() - started
+            if outcome is not None:
+                report.outcome = outcome
+                break
+            if row.state == S.ARCHIVED:
+                report.outcome = Outcome.ARCHIVED
+    except RecvaultError as exc:
+        if isinstance(exc, CatalogError):
+            raise
+        row = _record_error(deps, recording_id, exc)
+        report.outcome = Outcome.FAILED if row.state == S.FAILED else Outcome.RETRY
+        report.error = str(exc)
+    finally:
+        try:
+            deps.catalog.release(recording_id, worker=deps.worker)
+        except CatalogError:
+            log.warning("claim not released recording_id=%s", recording_id)
+    report.state = row.state
+    return report
+
+
+def _record_error(deps: Deps, recording_id: str, exc: RecvaultError) -> Recording:
+    row = deps.catalog.get(recording_id)
+    attempts = row.attempts + 1
+    backoff = deps.settings.retry_backoff_s * (2 ** min(attempts - 1, 10))
+    retry_at = deps.clock() + timedelta(seconds=min(backoff, 3600))
+    log.warning(
+        "attempt failed recording_id=%s state=%s error=%s: %s",
+        recording_id,
+        row.state,
+        type(exc).__name__,
+        exc,
+    )
+    return deps.catalog.record_failure(
+        recording_id,
+        error=f"{type(exc).__name__}: {exc}",
+        retryable=exc.retryable,
+        at=deps.clock(),
+        actor=deps.worker,
+        max_attempts=deps.settings.max_attempts,
+        retry_at=retry_at,
+        worker=deps.worker,
+    )
+
+
+StepResult = tuple[Recording, Outcome | None]
+
+
+def _move(deps: Deps, row: Recording, to: RecordingState, event: str, **fields: Any) -> Recording:
+    return deps.catalog.transition(
+        row.recording_id,
+        to,
+        actor=deps.worker,
+        event=event,
+        at=deps.clock(),
+        worker=deps.worker,
+        **fields,
+    )
+
+
+def _defer(deps: Deps, row: Recording, reason: str, after_s: float, **fields: Any) -> Recording:
+    return deps.catalog.defer(
+        row.recording_id,
+        until=deps.clock() + timedelta(seconds=after_s),
+        reason=reason,
+        at=deps.clock(),
+        actor=deps.worker,
+        worker=deps.worker,
+        **fields,
+    )
+
+
+def _discovered(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+    if row.source_deleted_at is not None:
+        failed = deps.catalog.record_failure(
+            row.recording_id,
+            error="deleted at the source before it was archived",
+            retryable=False,
+            at=deps.clock(),
+            actor=deps.worker,
+            max_attempts=1,
+            retry_at=None,
+            worker=deps.worker,
+        )
+        return failed, Outcome.FAILED
+    status = (row.recording_status or "SUCCESSFUL").upper()
+    if status in SOURCE_FAILED_STATUSES:
+        failed = deps.catalog.record_failure(
+            row.recording_id,
+            error=f"recording status at the source is {status}",
+            retryable=False,
+            at=deps.clock(),
+            actor=deps.worker,
+            max_attempts=1,
+            retry_at=None,
+            worker=deps.worker,
+        )
+        return failed, Outcome.FAILED
+    if status not in SOURCE_FINAL_STATUSES:
+        refreshed = deps.infobip.get_recording(row.recording_id)
+        status = (refreshed.recording_status or "").upper()
+        if status not in SOURCE_FINAL_STATUSES:
+            deferred = _defer(
+                deps,
+                row,
+                f"source status {status or 'unknown'}",
+                deps.settings.not_ready_retry_s,
+                recording_status=refreshed.recording_status,
+            )
+            return deferred, Outcome.WAITING
+        row = _move(
+            deps, row, S.DISCOVERED, "source_updated", recording_status=refreshed.recording_status
+        )
+    if row.media_type != "AUDIO_AND_VIDEO":
+        return _move(deps, row, S.READY, "ready"), None
+    prep = deps.infobip.request_video_preparation(row.recording_id)
+    if prep.status == "READY":
+        return _move(deps, row, S.READY, "ready", preparation_status=prep.status), None
+    if prep.status == "FAILED":
+        raise PreparationFailed(f"video preparation failed: {prep.reason or 'no reason given'}")
+    row = _move(deps, row, S.PREPARING, "preparation_requested", preparation_status=prep.status)
+    return _defer(deps, row, "video preparation in progress", deps.settings.prepare_poll_s), (
+        Outcome.WAITING
+    )
+
+
+def _preparing(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+    prep = deps.infobip.get_video_preparation(row.recording_id)
+    if prep.status == "READY":
+        return _move(deps, row, S.READY, "ready", preparation_status=prep.status), None
+    if prep.status == "FAILED":
+        # Retryable: the next attempt requests preparation again; max_attempts bounds it.
+        failed = deps.catalog.record_failure(
+            row.recording_id,
+            error=f"video preparation failed: {prep.reason or 'no reason'}",
+            retryable=True,
+            at=deps.clock(),
+            actor=deps.worker,
+            max_attempts=deps.settings.max_attempts,
+            retry_at=deps.clock() + timedelta(seconds=deps.settings.retry_backoff_s),
+            worker=deps.worker,
+            reset_to=S.DISCOVERED,
+        )
+        return failed, Outcome.FAILED if failed.state == S.FAILED else Outcome.RETRY
+    if prep.status == "NOT_REQUESTED":
+        return _move(deps, row, S.DISCOVERED, "preparation_lost"), None
+    deferred = _defer(
+        deps,
+        row,
+        "video preparation in progress",
+        deps.settings.prepare_poll_s,
+        preparation_status=prep.status,
+    )
+    return deferred, Outcome.WAITING
+
+
+def _original_path(deps: Deps, row: Recording) -> Path:
+    return deps.workdir.folder(row.recording_id) / f"original.{_extension(row)}"
+
+
+def _extension(row: Recording) -> str:
+    name = row.filename or ""
+    if "." in name:
+        ext = name.rsplit(".", 1)[1].lower()
+        if ext.isalnum() and len(ext) <= 5:
+            return ext
+    return "mp4" if row.media_type == "AUDIO_AND_VIDEO" else "wav"
+
+
+def _ready(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+    final = _original_path(deps, row)
+    part = final.with_name(final.name + ".part")
+    try:
+        result = deps.infobip.download(row.recording_id, part)
+    except RecordingNotReady as exc:
+        deferred = _defer(deps, row, str(exc), deps.settings.prepare_poll_s)
+        return _move(deps, deferred, S.DISCOVERED, "not_prepared"), Outcome.WAITING
+    except SourceNotFound:
+        meta = deps.infobip.get_recording(row.recording_id)  # raises SourceNotFound if gone
+        if meta.deleted_at is not None:
+            raise
+        # Listed but its media is not there yet: a normal state for fresh recordings.
+        deferred = _defer(deps, row, "media not available yet", deps.settings.not_ready_retry_s)
+        return deferred, Outcome.WAITING
+    report.downloaded_bytes += result.size_bytes
+    part.replace(final)
+    if row.source_sha256 and row.source_sha256 != result.sha256:
+        final.unlink(missing_ok=True)
+        quarantined = _move(
+            deps,
+            row,
+            S.QUARANTINED,
+            "source_changed",
+            detail={"first_sha256": row.source_sha256, "second_sha256": result.sha256},
+            conflicting_sha256=result.sha256,
+            last_error="the source served different bytes on two downloads",
+        )
+        return quarantined, Outcome.QUARANTINED
+    try:
+        info = media.probe(final)
+    except MediaError as exc:
+        quarantined = _move(
+            deps,
+            row,
+            S.QUARANTINED,
+            "unreadable_media",
+            detail={"sha256": result.sha256, "stderr_tail": exc.stderr_tail[-500:]},
+            source_sha256=result.sha256,
+            source_size_bytes=result.size_bytes,
+            last_error=f"ffprobe cannot read the downloaded file: {exc}",
+        )
+        return quarantined, Outcome.QUARANTINED
+    moved = _move(
+        deps,
+        row,
+        S.DOWNLOADED,
+        "downloaded",
+        detail={
+            "sha256": result.sha256,
+            "size_bytes": result.size_bytes,
+            "resumes": result.resumes,
+        },
+        source_sha256=result.sha256,
+        source_size_bytes=result.size_bytes,
+        probe=info.as_dict(),
+    )
+    return moved, None
+
+
+def _rule(deps: Deps, row: Recording) -> Rule:
+    return deps.policy.match(RecordingFacts.from_row(row)).rule
+
+
+def _object_metadata(row: Recording, kind: str) -> dict[str, str]:
+    """Links each object back to its recording; ids only, no personal data."""
+    meta = {
+        "recording-id": row.recording_id,
+        "kind": kind,
+        "started-at": row.started_at.isoformat(),
+    }
+    if row.conversation_id:
+        meta["conversation-id"] = row.conversation_id
+    return meta
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _upload_one(
+    deps: Deps,
+    row: Recording,
+    rule: Rule,
+    *,
+    kind: str,
+    path: Path,
+    sha256: str,
+    content_type: str,
+    info: media.MediaInfo | None,
+) -> tuple[ArchivedObject, int]:
+    key = object_key(
+        started_at=row.started_at,
+        conversation_id=row.conversation_id,
+        recording_id=row.recording_id,
+        name=path.name,
+    )
+    size = path.stat().st_size
+    until = retain_until(rule, row.started_at) if rule.set_retain_until_on_upload else None
+    lock = rule.object_lock_mode if (until is not None and deps.object_lock) else None
+    existing = deps.store.find_verified_copy(key, sha256=sha256, size_bytes=size)
+    uploaded = 0
+    if existing is not None:
+        version_id = existing.version_id
+        log.info("object already archived recording_id=%s key=%s", row.recording_id, key)
+    else:
+        put = deps.store.put_file(
+            key,
+            path,
+            sha256=sha256,
+            content_type=content_type,
+            metadata=_object_metadata(row, kind),
+            retain_until=until if lock else None,
+            lock_mode=lock,
+        )
+        version_id, uploaded = put.version_id, size
+    obj = ArchivedObject(
+        recording_id=row.recording_id,
+        kind=kind,
+        bucket=deps.store.bucket,
+        key=key,
+        version_id=version_id,
+        size_bytes=size,
+        sha256=sha256,
+        content_type=content_type,
+        codec=info.codec_summary() if info else None,
+        duration_s=info.duration_s if info else None,
+        retain_until=until if lock else None,
+        lock_mode=lock,
+        created_at=deps.clock(),
+    )
+    return obj, uploaded
+
+
+def _downloaded(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+    original = _original_path(deps, row)
+    if not original.exists() or original.stat().st_size != row.source_size_bytes:
+        # The work file is gone (another machine, a cleaned work dir): download again.
+        return _move(deps, row, S.READY, "work_file_missing"), None
+    rule = _rule(deps, row)
+    original_info = media.probe(original)
+    objects = []
+    obj, sent = _upload_one(
+        deps,
+        row,
+        rule,
+        kind="original",
+        path=original,
+        sha256=row.source_sha256 or "",
+        content_type=media.content_type_for(original.suffix.lstrip(".")),
+        info=original_info,
+    )
+    objects.append(obj)
+    report.uploaded_bytes += sent
+    target = derivative_for(rule, row.media_type)
+    if target is not None:
+        name, content_type = media.derivative_name(target)
+        derived = original.with_name(name)
+        try:
+            info = media.transcode(original, derived, target=target)
+        except MediaError as exc:
+            # The original is the evidence; a missing playback copy must not block it.
+            deps.catalog.append_audit(
+                event="derivative_failed",
+                actor=deps.worker,
+                at=deps.clock(),
+                recording_id=row.recording_id,
+                detail={"target": target, "error": str(exc)[:500]},
+            )
+        else:
+            obj, sent = _upload_one(
+                deps,
+                row,
+                rule,
+                kind="transcoded",
+                path=derived,
+                sha256=sha256_file(derived),
+                content_type=content_type,
+                info=info,
+            )
+            objects.append(obj)
+            report.uploaded_bytes += sent
+    moved = _move(
+        deps,
+        row,
+        S.UPLOADED,
+        "uploaded",
+        objects=objects,
+        policy_rule=rule.name,
+        detail={"keys": [o.key for o in objects]},
+    )
+    return moved, None
+
+
+def _uploaded(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+    objects = deps.catalog.objects(row.recording_id)
+    if not any(o.kind == "original" for o in objects):
+        return _move(deps, row, S.DOWNLOADED, "object_missing"), None
+    verified = []
+    try:
+        for obj in objects:
+            result = deps.store.verify(
+                obj.key, version_id=obj.version_id, sha256=obj.sha256, size_bytes=obj.size_bytes
+            )
+            obj.checksum_method = result.method
+            obj.verified_at = deps.clock()
+            verified.append(obj)
+    except ChecksumMismatch as exc:
+        # The stored bytes are not the downloaded bytes: upload again from the work file.
+        failed = deps.catalog.record_failure(
+            row.recording_id,
+            error=f"ChecksumMismatch: {exc}",
+            retryable=True,
+            at=deps.clock(),
+            actor=deps.worker,
+            max_attempts=deps.settings.max_attempts,
+            retry_at=deps.clock(),
+            worker=deps.worker,
+            reset_to=S.DOWNLOADED,
+        )
+        return failed, Outcome.FAILED if failed.state == S.FAILED else Outcome.RETRY
+    archived = _move(
+        deps,
+        row,
+        S.ARCHIVED,
+        "archived",
+        objects=verified,
+        archived_at=deps.clock(),
+        detail={
+            "objects": [
+                {
+                    "key": o.key,
+                    "version_id": o.version_id,
+                    "sha256": o.sha256,
+                    "method": o.checksum_method,
+                }
+                for o in verified
+            ]
+        },
+    )
+    deps.workdir.clean(row.recording_id)
+    return archived, None
+
+
+_STEPS = {
+    S.DISCOVERED: _discovered,
+    S.PREPARING: _preparing,
+    S.READY: _ready,
+    S.DOWNLOADED: _downloaded,
+    S.UPLOADED: _uploaded,
+}
+
+
+def claimable(deps: Deps, limit: int) -> list[str]:
+    return deps.catalog.claim(
+        worker=deps.worker, limit=limit, now=deps.clock(), lease_s=deps.settings.lease_s
+    )
+
+
+def iter_batches(deps: Deps, size: int) -> Iterator[list[str]]:
+    while ids := claimable(deps, size):
+        yield ids
