@@ -127,11 +127,15 @@ def process_recording(deps: Deps, recording_id: str) -> StepReport:
     return report
 
 
+def _retry_at(deps: Deps, attempt: int) -> datetime:
+    """Exponential back-off from the configured base, at most an hour."""
+    backoff = deps.settings.retry_backoff_s * (2 ** min(attempt - 1, 10))
+    return deps.clock() + timedelta(seconds=min(backoff, 3600))
+
+
 def _record_error(deps: Deps, recording_id: str, exc: RecvaultError) -> Recording:
     row = deps.catalog.get(recording_id)
-    attempts = row.attempts + 1
-    backoff = deps.settings.retry_backoff_s * (2 ** min(attempts - 1, 10))
-    retry_at = deps.clock() + timedelta(seconds=min(backoff, 3600))
+    retry_at = _retry_at(deps, row.attempts + 1)
     log.warning(
         "attempt failed recording_id=%s state=%s error=%s: %s",
         recording_id,
@@ -283,13 +287,18 @@ def _ready(deps: Deps, row: Recording, report: StepReport) -> StepResult:
     except RecordingNotReady as exc:
         deferred = _defer(deps, row, str(exc), deps.settings.prepare_poll_s)
         return _move(deps, deferred, S.DISCOVERED, "not_prepared"), Outcome.WAITING
-    except SourceNotFound:
+    except SourceNotFound as exc:
         meta = deps.infobip.get_recording(row.recording_id)  # raises SourceNotFound if gone
         if meta.deleted_at is not None:
-            raise
-        # Listed but its media is not there yet: a normal state for fresh recordings.
-        deferred = _defer(deps, row, "media not available yet", deps.settings.not_ready_retry_s)
-        return deferred, Outcome.WAITING
+            raise SourceNotFound("deleted at the source before it was archived") from exc
+        # Listed as final but no media: Infobip does this for a while after a call; each such
+        # answer counts as an attempt, so a file that never appears ends FAILED, not pending.
+        failed = deps.catalog.record_failure(
+            row.recording_id, error=f"download answered 404: {exc}", retryable=True,
+            at=deps.clock(), actor=deps.worker, max_attempts=deps.settings.max_attempts,
+            retry_at=_retry_at(deps, row.attempts + 1), worker=deps.worker,
+        )
+        return failed, Outcome.FAILED if failed.state == S.FAILED else Outcome.RETRY
     report.downloaded_bytes += result.size_bytes
     part.replace(final)
     if row.source_sha256 and row.source_sha256 != result.sha256:

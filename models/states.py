@@ -37,7 +37,7 @@ _ALLOWED: dict[RecordingState, frozenset[RecordingState]] = {
     # READY -> DISCOVERED: the work file was lost or the source answered "not ready" again.
     S.READY: frozenset({S.DOWNLOADED, S.DISCOVERED, S.FAILED, S.QUARANTINED}),
     S.DOWNLOADED: frozenset({S.UPLOADED, S.READY, S.FAILED, S.QUARANTINED}),
-    S.UPLOADED: frozenset({S.ARCHIVED, S.DOWNLOADED, S.READY, S.QUARANTINED}),
+    S.UPLOADED: frozenset({S.ARCHIVED, S.DOWNLOADED, S.READY, S.FAILED, S.QUARANTINED}),
     S.ARCHIVED: frozenset({S.SOURCE_DELETED, S.EXPIRED}),
     S.SOURCE_DELETED: frozenset({S.EXPIRED}),
     S.EXPIRED: frozenset(),

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.db",
     "tests.fixtures.prefect",
+    "tests.fixtures.archive",
 ]
 
 _STRIPPED_PREFIXES = ("RECVAULT_", "AWS_", "PREFECT_API_URL")

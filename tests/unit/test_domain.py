@@ -21,8 +21,16 @@ S = RecordingState
 
 
 def test_happy_path_is_allowed() -> None:
-    path = [S.DISCOVERED, S.PREPARING, S.READY, S.DOWNLOADED, S.UPLOADED, S.ARCHIVED,
-            S.SOURCE_DELETED, S.EXPIRED]
+    path = [
+        S.DISCOVERED,
+        S.PREPARING,
+        S.READY,
+        S.DOWNLOADED,
+        S.UPLOADED,
+        S.ARCHIVED,
+        S.SOURCE_DELETED,
+        S.EXPIRED,
+    ]
     for current, new in zip(path, path[1:], strict=False):
         check_transition(current, new)
 
@@ -51,15 +59,20 @@ def test_public_status_folds_work_in_progress_into_pending() -> None:
 
 def test_object_key_uses_utc_day_and_sanitises_ids() -> None:
     started = datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=2)))  # 2025-12-31 UTC
-    key = object_key(started_at=started, conversation_id="conv/../x", recording_id="rec-1",
-                     name="original.wav")
+    key = object_key(
+        started_at=started, conversation_id="conv/../x", recording_id="rec-1", name="original.wav"
+    )
     assert key == "recordings/2025/12/31/conv_.._x/rec-1/original.wav"
 
 
 def test_object_key_refuses_naive_datetimes() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        object_key(started_at=datetime(2026, 1, 1), conversation_id="c", recording_id="r",
-                   name="original.wav")
+        object_key(
+            started_at=datetime(2026, 1, 1),
+            conversation_id="c",
+            recording_id="r",
+            name="original.wav",
+        )
 
 
 @pytest.mark.parametrize(

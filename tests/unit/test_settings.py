@@ -66,7 +66,8 @@ def test_api_key_never_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_setting_is_documented_in_readme() -> None:
     readme = README.read_text()
     missing = [
-        f"RECVAULT_{name.upper()}" for name in Settings.model_fields
+        f"RECVAULT_{name.upper()}"
+        for name in Settings.model_fields
         if f"RECVAULT_{name.upper()}" not in readme
     ]
     assert not missing, f"README lacks {missing}"

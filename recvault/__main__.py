@@ -1,0 +1,3 @@
+from recvault.cli import main
+
+main()
