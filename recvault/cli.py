@@ -15,9 +15,9 @@ from typing import Annotated, Any
 # Before Prefect is imported anywhere: no telemetry from a compliance tool's machines.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-import click
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from models.errors import RecvaultError
 from models.settings import Settings, load_settings
@@ -40,7 +40,7 @@ app.add_typer(simulator_app, name="simulator")
 
 # Piped output (files, CI logs) gets room for the whole table instead of rich's 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SinceOpt = Annotated[
@@ -96,7 +96,7 @@ def catalog_search(
 
     statuses = {"ARCHIVED", "PENDING", "FAILED", "QUARANTINED", "SOURCE_DELETED", "EXPIRED"}
     if status is not None and status.upper() not in statuses:
-        raise click.BadParameter(
+        raise typer.BadParameter(
             f"{status!r} is not one of {', '.join(sorted(statuses))}", param_hint="--status"
         )
     start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
@@ -192,12 +192,12 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> int:
     try:
         result: Any = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("recvault: interrupted")
         return 130
-    except click.ClickException as exc:
+    except TyperException as exc:  # usage errors: unknown flag, bad value, missing argument
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "recvault"
         err.print(f"recvault: error: {exc.format_message()} (see {where} --help)", markup=False)
