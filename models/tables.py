@@ -94,6 +94,11 @@ class Recording(SQLModel, table=True):
     )
     archived_at: datetime | None = _dt()
     expired_at: datetime | None = _dt()
+    # Retention evidence (migration 0002): the hash that was verified when recvault deleted the
+    # source copy, and the tombstone's retain-until date and reason (retention or erasure).
+    source_deleted_sha256: str | None = Field(default=None, max_length=64)
+    retain_until: datetime | None = _dt()
+    expired_reason: str | None = Field(default=None, max_length=512)
 
 
 class ArchivedObject(SQLModel, table=True):
@@ -146,3 +151,36 @@ class RunLock(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=128)
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LegalHold(SQLModel, table=True):
+    """A legal hold: blocks every deletion of the recordings its scope covers until released.
+
+    ``scope_kind`` is ``conversation`` (a conversationId), ``call`` (a callId) or ``participant``
+    (every conversation in which a participant identity or id took part).
+    """
+
+    __tablename__ = "legal_holds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope_kind: str = Field(max_length=16)
+    scope_value: str = Field(max_length=256, index=True)
+    reason: str = Field(max_length=2000)
+    case_ref: str = Field(max_length=256, index=True)
+    placed_by: str = Field(max_length=128)
+    placed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    released_by: str | None = Field(default=None, max_length=128)
+    released_at: datetime | None = _dt(index=True)
+
+
+class LegalHoldRecording(SQLModel, table=True):
+    """The recordings whose S3 objects a hold has put under S3 legal hold, and when."""
+
+    __tablename__ = "legal_hold_recordings"
+
+    hold_id: int = Field(foreign_key="legal_holds.id", primary_key=True)
+    recording_id: str = Field(
+        foreign_key="recordings.recording_id", primary_key=True, max_length=128, index=True
+    )
+    versions: int = 0
+    applied_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

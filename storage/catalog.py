@@ -34,6 +34,7 @@ from storage.catalog_engine import (
     parse_url,
     translate_errors,
 )
+from storage.catalog_retention import RetentionCatalog
 from storage.catalog_rows import (
     check_fields,
     new_row_values,
@@ -60,7 +61,7 @@ def _state_as_enum(target: Recording, _context: Any) -> None:
     set_committed_value(target, "state", RecordingState(target.state))
 
 
-class Catalog:
+class Catalog(RetentionCatalog):
     def __init__(self, engine: sa.Engine, target: CatalogTarget) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})

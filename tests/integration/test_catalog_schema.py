@@ -18,7 +18,15 @@ from storage.catalog_schema import MIGRATIONS_DIR, head_revision
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"recordings", "archived_objects", "audit_events", "run_locks", "alembic_version"}
+TABLES = {
+    "recordings",
+    "archived_objects",
+    "audit_events",
+    "run_locks",
+    "legal_holds",
+    "legal_hold_recordings",
+    "alembic_version",
+}
 
 
 def _inspect(url: str) -> tuple[set[str], str | None, list[object]]:
