@@ -21,6 +21,7 @@ from typer.exceptions import TyperException
 
 from models.errors import RecvaultError
 from models.settings import Settings, load_settings
+from recvault.cli_retention import erase_command, hold_app, retention_app
 from recvault.dates import check_window, parse_when
 
 EXIT_VERIFY_PROBLEMS = 8
@@ -182,6 +183,11 @@ def simulator_serve(
 
     chosen = load_scenario(scenario, count=count, seed=seed)
     serve(chosen, host=host, port=port)
+
+
+app.add_typer(retention_app, name="retention")
+app.add_typer(hold_app, name="hold")
+app.command("erase")(erase_command)
 
 
 def main(argv: list[str] | None = None) -> None:

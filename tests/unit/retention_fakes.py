@@ -1,0 +1,181 @@
+"""Fakes for the tests/unit/test_retention_*.py modules: a dict-backed bucket with Object Lock
+semantics (raising the real error types), a fake Infobip delete, and a catalog seeder."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from flows.retention_deps import RetentionDeps
+from models.errors import LegalHoldActive, ObjectStoreError, RetentionNotExpired, SourceNotFound
+from models.policy import Policy
+from models.states import RecordingState
+from models.tables import ArchivedObject
+from storage.catalog import Catalog
+from storage.infobip import InfobipClient
+from storage.s3 import ObjectInfo, ObjectStore
+from tests.fixtures.db import make_meta
+
+S = RecordingState
+
+
+@dataclass
+class _Version:
+    info: ObjectInfo
+    legal_hold: bool = False
+
+
+class FakeStore:
+    """Versions per key; deletion obeys legal hold and retention against ``now()``, like S3."""
+
+    bucket = "fake-archive"
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self.now = now
+        self.versions: dict[tuple[str, str], _Version] = {}
+        self.fail_deletes: set[str] = set()  # keys whose deletion raises ObjectStoreError
+        self.deleted: list[tuple[str, str | None]] = []
+
+    def put(
+        self,
+        key: str,
+        *,
+        sha256: str,
+        kind: str = "original",
+        lock_mode: str | None = None,
+        retain_until: datetime | None = None,
+    ) -> str:
+        version_id = uuid.uuid4().hex
+        self.versions[(key, version_id)] = _Version(
+            ObjectInfo(
+                key=key,
+                version_id=version_id,
+                size_bytes=100,
+                sha256=sha256,
+                checksum_sha256=None,
+                metadata={"sha256": sha256, "kind": kind},
+                retain_until=retain_until,
+                lock_mode=lock_mode,
+                legal_hold=False,
+                last_modified=None,
+                is_latest=None,
+            )
+        )
+        return version_id
+
+    def iter_versions(self, prefix: str) -> Iterator[ObjectInfo]:
+        for (key, _), version in sorted(self.versions.items()):
+            if key.startswith(prefix):
+                yield version.info
+
+    def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
+        version = self.versions.get((key, version_id or ""))
+        if version is None:
+            return None
+        return replace(version.info, legal_hold=version.legal_hold)
+
+    def set_legal_hold(self, key: str, *, version_id: str | None, on: bool) -> None:
+        self.versions[(key, version_id or "")].legal_hold = on
+
+    def delete_version(
+        self, key: str, *, version_id: str | None, bypass_governance: bool = False
+    ) -> None:
+        version = self.versions[(key, version_id or "")]
+        if key in self.fail_deletes:
+            raise ObjectStoreError(f"s3://{self.bucket}/{key}: injected failure")
+        if version.legal_hold:
+            raise LegalHoldActive(f"{key} is under legal hold")
+        info = version.info
+        bypass = bypass_governance and info.lock_mode == "GOVERNANCE"
+        if info.retain_until and info.retain_until > self.now() and not bypass:
+            raise RetentionNotExpired(f"{key} is retained ({info.lock_mode})")
+        del self.versions[(key, version_id or "")]
+        self.deleted.append((key, version_id))
+
+
+class FakeSource:
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def delete_recording(self, recording_id: str) -> None:
+        if recording_id in self.deleted:
+            raise SourceNotFound(f"recording {recording_id} not found")
+        self.deleted.append(recording_id)
+
+    def close(self) -> None:
+        pass
+
+
+def make_deps(
+    catalog: Catalog, store: FakeStore, policy: Policy, clock: Callable[[], datetime]
+) -> tuple[RetentionDeps, FakeSource]:
+    source = FakeSource()
+    deps = RetentionDeps(
+        catalog=catalog,
+        store=cast(ObjectStore, store),
+        policy=policy,
+        infobip=cast(InfobipClient, source),
+        clock=clock,
+        actor="unit@test",
+    )
+    return deps, source
+
+
+def seed_archived(
+    catalog: Catalog,
+    store: FakeStore,
+    recording_id: str,
+    *,
+    started_at: datetime,
+    lock_mode: str | None = None,
+    retain_until: datetime | None = None,
+    derivative: bool = False,
+    **fields: Any,
+) -> None:
+    """One recording taken to ARCHIVED the way the archive steps do, objects in ``store``."""
+    at = started_at + timedelta(hours=1)
+    catalog.upsert_discovered(
+        [make_meta(recording_id, started_at=started_at, **fields)], at=at, actor="t"
+    )
+    sha = hashlib.sha256(recording_id.encode()).hexdigest()
+    for to in (S.READY, S.DOWNLOADED):
+        catalog.transition(recording_id, to, actor="t", event=to.lower(), at=at, source_sha256=sha)
+    objects = []
+    kinds = ["original", "transcoded"] if derivative else ["original"]
+    for kind in kinds:
+        key = f"recordings/x/{recording_id}/{kind}.wav"
+        digest = sha if kind == "original" else sha[::-1]
+        version_id = store.put(
+            key, sha256=digest, kind=kind, lock_mode=lock_mode, retain_until=retain_until
+        )
+        objects.append(
+            ArchivedObject(
+                recording_id=recording_id,
+                kind=kind,
+                bucket=store.bucket,
+                key=key,
+                version_id=version_id,
+                size_bytes=100,
+                sha256=digest,
+                created_at=at,
+                lock_mode=lock_mode,
+                retain_until=retain_until,
+                verified_at=at,
+            )
+        )
+    catalog.transition(
+        recording_id, S.UPLOADED, actor="t", event="uploaded", at=at, objects=objects
+    )
+    catalog.transition(
+        recording_id,
+        S.ARCHIVED,
+        actor="t",
+        event="archived",
+        at=at,
+        archived_at=at,
+        objects=objects,
+    )
