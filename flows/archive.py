@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -24,6 +25,11 @@ from flows.runlock import archive_run_lock
 from flows.summary import RunSummary
 from models.errors import CatalogUnavailable
 from models.settings import load_settings
+
+T = TypeVar("T")
+# How long the run loop keeps retrying its catalog calls through an outage (the tasks' own
+# retries, 1 + 5 + 20 s, cover about as long).
+OUTAGE_BUDGET_S = 30.0
 
 # Set by the CLI to drive a progress bar; called in the flow's thread for each finished recording.
 ProgressListener = Callable[[steps.StepReport | None, int], None]
@@ -89,6 +95,7 @@ def run_archive(deps: Deps, since: datetime | None, until: datetime | None) -> R
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True
     )
     with archive_run_lock(deps):
+        steps.sweep_work_dir(deps)
         window = default_window(deps, since, until)
         discovery = discover_task(*window)
         summary.add_discovery(discovery)
@@ -113,6 +120,21 @@ def run_archive(deps: Deps, since: datetime | None, until: datetime | None) -> R
     return summary
 
 
+def _ride_out_outage(call: Callable[[], T], *, budget_s: float = OUTAGE_BUDGET_S) -> T:
+    """The loop's own catalog calls survive a short outage, as the tasks do by retrying."""
+    deadline = time.monotonic() + budget_s
+    delay_s = 0.25
+    while True:
+        try:
+            return call()
+        except CatalogUnavailable as exc:
+            if time.monotonic() + delay_s > deadline:
+                raise
+            get_run_logger().warning("catalog unavailable, retrying in %.2f s: %s", delay_s, exc)
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 5.0)
+
+
 def _advance_all(deps: Deps, summary: RunSummary) -> None:
     """Keep ``concurrency`` recordings in flight; wait for deferred ones only within the budget.
 
@@ -126,7 +148,8 @@ def _advance_all(deps: Deps, summary: RunSummary) -> None:
     while True:
         free = limit - len(inflight)
         if free > 0:
-            for recording_id in steps.claimable(deps, free):
+            claimed = _ride_out_outage(functools.partial(steps.claimable, deps, free))
+            for recording_id in claimed:
                 future = archive_task.submit(recording_id)
                 if not isinstance(future, PrefectWrappedFuture):
                     raise TypeError("archive-recordings needs a thread or process task runner")
@@ -141,7 +164,7 @@ def _advance_all(deps: Deps, summary: RunSummary) -> None:
                 if _listener:
                     _listener(report, len(inflight))
             continue
-        due = deps.catalog.next_due_at()
+        due = _ride_out_outage(deps.catalog.next_due_at)
         if due is None or due > deadline:
             return
         if _listener:

@@ -28,12 +28,15 @@ from models.errors import (
     RecordingNotReady,
     RecvaultError,
     SourceNotFound,
+    WorkDirError,
 )
 from models.keys import object_key
 from models.policy import RecordingFacts, Rule, derivative_for, retain_until
-from models.states import IN_PROGRESS, RecordingState
+from models.states import IN_PROGRESS, TERMINAL, VERIFIED, RecordingState
 from models.tables import ArchivedObject, Recording
 from storage import media
+from storage.infobip import DownloadResult
+from storage.s3 import ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,17 @@ def process_recording(deps: Deps, recording_id: str) -> StepReport:
                 break
             if row.state == S.ARCHIVED:
                 report.outcome = Outcome.ARCHIVED
+    except WorkDirError as exc:
+        # The machine's problem, not the recording's: wait for space without using an attempt.
+        row = _defer(
+            deps,
+            deps.catalog.get(recording_id),
+            str(exc),
+            _space_retry_s(deps),
+            last_error=f"WorkDirError: {exc}",
+        )
+        report.outcome = Outcome.WAITING
+        report.error = str(exc)
     except RecvaultError as exc:
         if isinstance(exc, CatalogError):
             raise
@@ -124,7 +138,41 @@ def process_recording(deps: Deps, recording_id: str) -> StepReport:
         except CatalogError:
             log.warning("claim not released recording_id=%s", recording_id)
     report.state = row.state
+    tidy_work_folder(deps, recording_id, row.state)
     return report
+
+
+def _space_retry_s(deps: Deps) -> float:
+    return max(deps.settings.retry_backoff_s, 1.0)
+
+
+def tidy_work_folder(deps: Deps, recording_id: str, state: RecordingState) -> None:
+    """A finished recording needs nothing in the work dir; a waiting one keeps only files."""
+    if state in TERMINAL or state in VERIFIED:
+        deps.workdir.clean(recording_id)
+    else:
+        deps.workdir.tidy(recording_id)
+
+
+def sweep_work_dir(deps: Deps) -> int:
+    """Remove folders of recordings that are no longer in progress (a run killed right after
+    a recording's last commit leaves its folder behind); returns how many."""
+    removed = 0
+    for recording_id in deps.workdir.folders():
+        try:
+            state = deps.catalog.get(recording_id).state
+        except CatalogError as exc:
+            if "not in the catalog" not in str(exc):
+                raise
+            state = None
+        if state is None or state not in IN_PROGRESS:
+            deps.workdir.clean(recording_id)
+            removed += 1
+        else:
+            deps.workdir.tidy(recording_id)
+    if removed:
+        log.info("work dir swept folders_removed=%d", removed)
+    return removed
 
 
 def _retry_at(deps: Deps, attempt: int) -> datetime:
@@ -279,11 +327,67 @@ def _extension(row: Recording) -> str:
     return "mp4" if row.media_type == "AUDIO_AND_VIDEO" else "wav"
 
 
+def _download(deps: Deps, recording_id: str, dest: Path) -> DownloadResult:
+    """Download into ``dest`` (resuming what is there) within the work dir's space limit."""
+    guard = deps.workdir.guard(dest)
+    try:
+        guard.start()
+        return deps.infobip.download(recording_id, dest, on_progress=guard)
+    except (WorkDirError, OSError) as exc:
+        # A partial file kept for resuming would hold the space every other recording needs.
+        dest.unlink(missing_ok=True)
+        if isinstance(exc, WorkDirError):
+            raise
+        # The client translates its own writes; closing its buffered file can still fail.
+        raise WorkDirError(f"work file {dest}: {exc.strerror or exc}") from exc
+    finally:
+        guard.done()
+
+
+def _confirm_resumed(deps: Deps, row: Recording, part: Path) -> DownloadResult:
+    """A second, separate download of a recording whose first download needed a resume.
+
+    A resumed file is stitched from two or more responses; if the source changed its bytes in
+    between, the stitch is a file that never existed at the source, and hashing it as it grew
+    cannot tell. Equal hashes of two independent downloads prove the stitch; different ones
+    prove the source changed, and the caller quarantines the recording with both hashes.
+    The confirmation starts from nothing and is deleted at once (it only needs its hash).
+    """
+    confirm = part.with_name(part.name.removesuffix(".part") + ".confirm")
+    confirm.unlink(missing_ok=True)
+    try:
+        return _download(deps, row.recording_id, confirm)
+    finally:
+        confirm.unlink(missing_ok=True)
+
+
 def _ready(deps: Deps, row: Recording, report: StepReport) -> StepResult:
     final = _original_path(deps, row)
     part = final.with_name(final.name + ".part")
     try:
-        result = deps.infobip.download(row.recording_id, part)
+        result = _download(deps, row.recording_id, part)
+        if result.resumes:
+            second = _confirm_resumed(deps, row, part)
+            report.downloaded_bytes += second.size_bytes
+            if second.sha256 != result.sha256:
+                part.unlink(missing_ok=True)
+                quarantined = _move(
+                    deps,
+                    row,
+                    S.QUARANTINED,
+                    "source_changed",
+                    detail={
+                        "first_sha256": result.sha256,
+                        "second_sha256": second.sha256,
+                        "first_resumes": result.resumes,
+                        "why": "a resumed download and a separate full download differ",
+                    },
+                    source_sha256=result.sha256,
+                    source_size_bytes=result.size_bytes,
+                    conflicting_sha256=second.sha256,
+                    last_error="the source served different bytes on two downloads",
+                )
+                return quarantined, Outcome.QUARANTINED
     except RecordingNotReady as exc:
         deferred = _defer(deps, row, str(exc), deps.settings.prepare_poll_s)
         return _move(deps, deferred, S.DISCOVERED, "not_prepared"), Outcome.WAITING
@@ -294,9 +398,14 @@ def _ready(deps: Deps, row: Recording, report: StepReport) -> StepResult:
         # Listed as final but no media: Infobip does this for a while after a call; each such
         # answer counts as an attempt, so a file that never appears ends FAILED, not pending.
         failed = deps.catalog.record_failure(
-            row.recording_id, error=f"download answered 404: {exc}", retryable=True,
-            at=deps.clock(), actor=deps.worker, max_attempts=deps.settings.max_attempts,
-            retry_at=_retry_at(deps, row.attempts + 1), worker=deps.worker,
+            row.recording_id,
+            error=f"download answered 404: {exc}",
+            retryable=True,
+            at=deps.clock(),
+            actor=deps.worker,
+            max_attempts=deps.settings.max_attempts,
+            retry_at=_retry_at(deps, row.attempts + 1),
+            worker=deps.worker,
         )
         return failed, Outcome.FAILED if failed.state == S.FAILED else Outcome.RETRY
     report.downloaded_bytes += result.size_bytes
@@ -357,7 +466,16 @@ def _object_metadata(row: Recording, kind: str) -> dict[str, str]:
     }
     if row.conversation_id:
         meta["conversation-id"] = row.conversation_id
+    if row.source_sha256:
+        # What the object was made from: lets a later run adopt a derivative it cannot
+        # reproduce byte for byte (ffmpeg output is not deterministic).
+        meta[SOURCE_SHA256_META] = row.source_sha256
     return meta
+
+
+SOURCE_SHA256_META = "source-sha256"
+CODEC_META = "codec"
+DURATION_META = "duration-s"
 
 
 def sha256_file(path: Path) -> str:
@@ -366,6 +484,21 @@ def sha256_file(path: Path) -> str:
         while chunk := fh.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _key(row: Recording, name: str) -> str:
+    return object_key(
+        started_at=row.started_at,
+        conversation_id=row.conversation_id,
+        recording_id=row.recording_id,
+        name=name,
+    )
+
+
+def _lock_for(deps: Deps, row: Recording, rule: Rule) -> tuple[datetime | None, Any]:
+    until = retain_until(rule, row.started_at) if rule.set_retain_until_on_upload else None
+    lock = rule.object_lock_mode if (until is not None and deps.object_lock) else None
+    return (until if lock else None), lock
 
 
 def _upload_one(
@@ -379,28 +512,27 @@ def _upload_one(
     content_type: str,
     info: media.MediaInfo | None,
 ) -> tuple[ArchivedObject, int]:
-    key = object_key(
-        started_at=row.started_at,
-        conversation_id=row.conversation_id,
-        recording_id=row.recording_id,
-        name=path.name,
-    )
+    key = _key(row, path.name)
     size = path.stat().st_size
-    until = retain_until(rule, row.started_at) if rule.set_retain_until_on_upload else None
-    lock = rule.object_lock_mode if (until is not None and deps.object_lock) else None
+    until, lock = _lock_for(deps, row, rule)
     existing = deps.store.find_verified_copy(key, sha256=sha256, size_bytes=size)
     uploaded = 0
     if existing is not None:
         version_id = existing.version_id
         log.info("object already archived recording_id=%s key=%s", row.recording_id, key)
     else:
+        metadata = _object_metadata(row, kind)
+        if info is not None and kind != "original":
+            metadata[CODEC_META] = info.codec_summary()
+            if info.duration_s is not None:
+                metadata[DURATION_META] = f"{info.duration_s:.3f}"
         put = deps.store.put_file(
             key,
             path,
             sha256=sha256,
             content_type=content_type,
-            metadata=_object_metadata(row, kind),
-            retain_until=until if lock else None,
+            metadata=metadata,
+            retain_until=until,
             lock_mode=lock,
         )
         version_id, uploaded = put.version_id, size
@@ -415,11 +547,53 @@ def _upload_one(
         content_type=content_type,
         codec=info.codec_summary() if info else None,
         duration_s=info.duration_s if info else None,
-        retain_until=until if lock else None,
+        retain_until=until,
         lock_mode=lock,
         created_at=deps.clock(),
     )
     return obj, uploaded
+
+
+def _adoptable_derivative(
+    deps: Deps, row: Recording, rule: Rule, *, name: str, content_type: str
+) -> ArchivedObject | None:
+    """The derivative an interrupted attempt uploaded from these same source bytes, if any.
+
+    Without this, a run killed between the derivative's upload and the UPLOADED commit would
+    transcode again, get different bytes, and leave the first upload as an orphan version.
+    ``verify`` of the UPLOADED step still re-checks the adopted object's bytes.
+    """
+    key = _key(row, name)
+    found: ObjectInfo | None = deps.store.head(key)
+    if found is None:
+        return None
+    meta = found.metadata
+    if (
+        meta.get("recording-id") != row.recording_id
+        or meta.get("kind") != "transcoded"
+        or not row.source_sha256
+        or meta.get(SOURCE_SHA256_META) != row.source_sha256
+        or not found.sha256
+    ):
+        return None
+    log.info("derivative already archived recording_id=%s key=%s", row.recording_id, key)
+    until, lock = _lock_for(deps, row, rule)
+    duration = meta.get(DURATION_META)
+    return ArchivedObject(
+        recording_id=row.recording_id,
+        kind="transcoded",
+        bucket=deps.store.bucket,
+        key=key,
+        version_id=found.version_id,
+        size_bytes=found.size_bytes,
+        sha256=found.sha256,
+        content_type=content_type,
+        codec=meta.get(CODEC_META),
+        duration_s=float(duration) if duration else None,
+        retain_until=until,
+        lock_mode=lock,
+        created_at=deps.clock(),
+    )
 
 
 def _downloaded(deps: Deps, row: Recording, report: StepReport) -> StepResult:
@@ -445,31 +619,40 @@ def _downloaded(deps: Deps, row: Recording, report: StepReport) -> StepResult:
     target = derivative_for(rule, row.media_type)
     if target is not None:
         name, content_type = media.derivative_name(target)
-        derived = original.with_name(name)
-        try:
-            info = media.transcode(original, derived, target=target)
-        except MediaError as exc:
-            # The original is the evidence; a missing playback copy must not block it.
-            deps.catalog.append_audit(
-                event="derivative_failed",
-                actor=deps.worker,
-                at=deps.clock(),
-                recording_id=row.recording_id,
-                detail={"target": target, "error": str(exc)[:500]},
-            )
+        adopted = _adoptable_derivative(deps, row, rule, name=name, content_type=content_type)
+        if adopted is not None:
+            objects.append(adopted)
         else:
-            obj, sent = _upload_one(
-                deps,
-                row,
-                rule,
-                kind="transcoded",
-                path=derived,
-                sha256=sha256_file(derived),
-                content_type=content_type,
-                info=info,
-            )
-            objects.append(obj)
-            report.uploaded_bytes += sent
+            derived = original.with_name(name)
+            guard = deps.workdir.guard(derived)
+            # ffmpeg's output size is not known ahead: budget the original's size for it.
+            guard(original.stat().st_size)
+            try:
+                info = media.transcode(original, derived, target=target)
+            except MediaError as exc:
+                # The original is the evidence; a missing playback copy must not block it.
+                deps.catalog.append_audit(
+                    event="derivative_failed",
+                    actor=deps.worker,
+                    at=deps.clock(),
+                    recording_id=row.recording_id,
+                    detail={"target": target, "error": str(exc)[:500]},
+                )
+            else:
+                obj, sent = _upload_one(
+                    deps,
+                    row,
+                    rule,
+                    kind="transcoded",
+                    path=derived,
+                    sha256=sha256_file(derived),
+                    content_type=content_type,
+                    info=info,
+                )
+                objects.append(obj)
+                report.uploaded_bytes += sent
+            finally:
+                guard.done()
     moved = _move(
         deps,
         row,

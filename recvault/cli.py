@@ -59,12 +59,13 @@ def _settings() -> Settings:
 @app.command()
 def archive(since: SinceOpt = None, until: UntilOpt = None, as_json: JsonFlag = False) -> None:
     """Run the archive flow once: list new recordings and archive them."""
-    from recvault.runner import run_archive_cli
-
     start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
     check_window(start, end)
     settings = _settings()
     settings.require("infobip_base_url", "infobip_api_key", "s3_bucket")
+    # Imported only now: Prefect takes seconds to import, bad input should not wait for it.
+    from recvault.runner import run_archive_cli
+
     summary = run_archive_cli(settings, start, end, progress=not as_json and err.is_terminal)
     if as_json:
         out.print_json(json.dumps(summary.as_dict()))
@@ -141,6 +142,8 @@ def verify(
         from recvault.render import print_verify_report
 
         print_verify_report(out, report)
+        for note in report.unadopted:
+            out.print(f"note: {note.key}: {note.problem}", markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(EXIT_VERIFY_PROBLEMS)
 

@@ -13,6 +13,7 @@ ever being held in memory. Every body stays decodable:
 from __future__ import annotations
 
 import hashlib
+import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ CONTENT_TYPES: dict[str, str] = {"wav": "audio/wav", "mp3": "audio/mpeg", "mp4":
 _U32_MAX = 0xFFFFFFFF
 _ZEROS = bytes(64 * 1024)
 _MP3_FRAME_BYTES = 144
+CORRUPT_BYTES = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,21 @@ class MediaBody:
         for chunk in self.chunks():
             digest.update(chunk)
         return digest.hexdigest()
+
+
+def corrupt_body(marker: bytes, *, size_bytes: int | None) -> MediaBody:
+    """Not media at all: a text line, then random bytes seeded by the marker (no container)."""
+    rng = random.Random(marker)
+    head = b"recvault-simulator corrupt media " + marker + b"\n"
+    size = max(size_bytes or CORRUPT_BYTES, len(head))
+    noise = rng.randbytes(min(size - len(head), CORRUPT_BYTES))
+    filler_len = size - len(head) - len(noise)
+    return MediaBody(
+        prefix=head + noise,
+        filler=noise or b"\x00",
+        filler_len=filler_len,
+        content_type="application/octet-stream",
+    )
 
 
 def marker_text(recording_id: str, version: int) -> bytes:

@@ -36,6 +36,8 @@ more, plus a ``ratio`` of the rest, chosen with the seed among the recordings it
     truncate             Content-Length announces the full body, the server sends part of it and
                          closes cleanly (FIN): a lying Content-Length
     duplicates           the element is listed twice, the copy one page further on
+    corrupt              the media is not a media file at all (a text line, then seeded random
+                         bytes): ffprobe cannot read it
 
 Faults on requests (each a ``RequestFault``: the ``first_n`` requests per endpoint, then a
 ``rate``, for the endpoints named, all when empty)
@@ -148,6 +150,7 @@ class Scenario(_Strict):
     drop: ConnectionFault = ConnectionFault()
     truncate: ConnectionFault = ConnectionFault()
     duplicates: RecordingPick = RecordingPick()
+    corrupt: RecordingPick = RecordingPick()
     rate_limit: RequestFault = RequestFault()
     server_errors: RequestFault = RequestFault()
     server_error_statuses: tuple[Literal[500, 502, 503], ...] = (500, 502, 503)

@@ -22,7 +22,7 @@ from simulator.downloads import DownloadPlan, parse_range, resolve_range
 from simulator.errors import ApiError, not_found
 from simulator.faults import RequestFaults, pick_ids
 from simulator.listing import page_body, parse_query, select
-from simulator.media import MediaBody, build_body, marker_text
+from simulator.media import MediaBody, build_body, corrupt_body, marker_text
 from simulator.preparation import Preparations
 from simulator.scenario import Scenario
 
@@ -35,6 +35,7 @@ FaultName = Literal[
     "drop",
     "truncate",
     "duplicates",
+    "corrupt",
 ]
 
 
@@ -104,6 +105,7 @@ class SimulatorState:
             "drop": pick_ids(sc.drop.recordings, initial, seed=sc.seed, name="drop"),
             "truncate": pick_ids(sc.truncate.recordings, initial, seed=sc.seed, name="truncate"),
             "duplicates": pick_ids(sc.duplicates, initial, seed=sc.seed, name="duplicates"),
+            "corrupt": pick_ids(sc.corrupt, initial, seed=sc.seed, name="corrupt"),
         }
         return picks
 
@@ -323,8 +325,10 @@ class SimulatorState:
         return None
 
     def media_body(self, rec: SimRecording, version: int = 0) -> MediaBody:
-        clip = self.clips.clip(rec.media_format, rec.tone)
         marker = marker_text(rec.recording_id, version)
+        if rec.recording_id in self.picks["corrupt"]:
+            return corrupt_body(marker, size_bytes=rec.size_bytes)
+        clip = self.clips.clip(rec.media_format, rec.tone)
         return build_body(
             clip, rec.media_format, marker=marker, size_bytes=rec.size_bytes, version=version
         )

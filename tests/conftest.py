@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.prefect",
     "tests.fixtures.archive",
+    "tests.fixtures.faults",
 ]
 
 _STRIPPED_PREFIXES = ("RECVAULT_", "AWS_", "PREFECT_API_URL")
