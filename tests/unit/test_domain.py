@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -31,7 +32,7 @@ def test_happy_path_is_allowed() -> None:
         S.SOURCE_DELETED,
         S.EXPIRED,
     ]
-    for current, new in zip(path, path[1:], strict=False):
+    for current, new in itertools.pairwise(path):
         check_transition(current, new)
 
 
@@ -89,7 +90,7 @@ def test_dates_parse_to_utc(text: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize("text", ["2026-13-01", "yesterday", "31/01/2026", ""])
 def test_bad_dates_name_the_option(text: str) -> None:
-    with pytest.raises(ConfigError, match="--since: .* is not an ISO 8601 date"):
+    with pytest.raises(ConfigError, match=r"--since: .* is not an ISO 8601 date"):
         parse_when(text, option="--since")
 
 
