@@ -218,7 +218,7 @@ def apply_erasure(deps: RetentionDeps, plan: ErasurePlan) -> ErasureRun:
         "reference": plan.reference,
         "identity_sha256": plan.identity_sha256,
     }
-    with retention_lock(deps):
+    with retention_lock(deps) as renew:
         deps.catalog.append_audit(
             event="erasure_requested",
             actor=deps.actor,
@@ -227,6 +227,7 @@ def apply_erasure(deps: RetentionDeps, plan: ErasurePlan) -> ErasureRun:
         )
         for item in plan.items:
             run.results.append(_erase_one(deps, item, plan))
+            renew()
         deps.catalog.append_audit(
             event="erasure_finished",
             actor=deps.actor,

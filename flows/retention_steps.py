@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +49,7 @@ from models.tables import ArchivedObject, Recording
 log = logging.getLogger(__name__)
 S = RecordingState
 RETENTION_LOCK = "retention"
-LOCK_LEASE_S = 3600
+LOCK_LEASE_S = 600
 
 DELETE_SOURCE = "delete_source"
 EXPIRE = "expire"
@@ -299,8 +299,9 @@ def plan_retention(deps: RetentionDeps) -> RetentionPlan:
 
 
 @contextmanager
-def retention_lock(deps: RetentionDeps) -> Iterator[str]:
-    """One deleting run at a time (retention apply or erase), across processes."""
+def retention_lock(deps: RetentionDeps) -> Iterator[Callable[[], None]]:
+    """One deleting run at a time (retention apply or erase), across processes. Yields a
+    ``renew`` to call between items; a crashed run's lease lapses after ``LOCK_LEASE_S``."""
     holder = f"{deps.actor}:{uuid.uuid4().hex[:8]}"
     if not deps.catalog.acquire_lock(
         RETENTION_LOCK, holder=holder, now=deps.clock(), lease_s=LOCK_LEASE_S
@@ -309,8 +310,15 @@ def retention_lock(deps: RetentionDeps) -> Iterator[str]:
         raise CatalogLocked(
             f"another retention run or erasure is in progress ({other}); try again when it ends"
         )
+
+    def renew() -> None:
+        if not deps.catalog.renew_lock(
+            RETENTION_LOCK, holder=holder, now=deps.clock(), lease_s=LOCK_LEASE_S
+        ):
+            raise CatalogLocked("the retention lock was lost (lease expired); run again")
+
     try:
-        yield holder
+        yield renew
     finally:
         deps.catalog.release_lock(RETENTION_LOCK, holder=holder)
 
@@ -353,17 +361,16 @@ def _refusal_action(action: str) -> str:
 
 def apply_plan(deps: RetentionDeps, plan: RetentionPlan) -> RetentionRun:
     run = RetentionRun(plan=plan, dry_run=False)
-    with retention_lock(deps) as holder:
+    with retention_lock(deps) as renew:
         for job in plan.holds_to_apply:
             run.holds_applied += apply_hold_to_recording(deps, job.hold_id, job.recording_id)
+            renew()
         # Source copies first: an expiry in the same run then finds the state SOURCE_DELETED.
         ordered = [i for i in plan.items if i.action == DELETE_SOURCE]
         ordered += [i for i in plan.items if i.action != DELETE_SOURCE]
         for item in ordered:
             run.results.append(execute_item(deps, item))
-            deps.catalog.renew_lock(
-                RETENTION_LOCK, holder=holder, now=deps.clock(), lease_s=LOCK_LEASE_S
-            )
+            renew()
     log.info(
         "retention applied done=%d refused=%d failed=%d",
         run.count("done"),
