@@ -40,6 +40,31 @@ def holder_is_dead(holder: str) -> bool:
     return False
 
 
+_LOCKED = (
+    "another recvault archive run is using this SQLite catalog; wait for it to finish, "
+    "or use PostgreSQL (RECVAULT_DATABASE_URL) to run several at once"
+)
+
+
+def ensure_run_lock_free(deps: Deps) -> None:
+    """Refuse at once, before the flow starts, when a live run holds a SQLite catalog.
+
+    Only a quick answer for the CLI: ``archive_run_lock`` still decides (two runs started in
+    the same instant both pass here, and one of them is refused there).
+    """
+    catalog = deps.catalog
+    if not catalog.is_sqlite:
+        return
+    holder = catalog.lock_holder(LOCK_NAME)
+    if holder is None or holder_is_dead(holder):
+        return
+    # Held by a live process, or expired: only an expired lock can be taken (and given back).
+    if catalog.acquire_lock(LOCK_NAME, holder=deps.worker, now=deps.clock(), lease_s=30):
+        catalog.release_lock(LOCK_NAME, holder=deps.worker)
+        return
+    raise CatalogLocked(_LOCKED)
+
+
 @contextmanager
 def archive_run_lock(deps: Deps) -> Iterator[None]:
     catalog = deps.catalog
@@ -54,10 +79,7 @@ def archive_run_lock(deps: Deps) -> Iterator[None]:
     if holder is not None and holder_is_dead(holder):
         catalog.release_lock(LOCK_NAME, holder=holder)
     if not catalog.acquire_lock(LOCK_NAME, holder=deps.worker, now=deps.clock(), lease_s=lease):
-        raise CatalogLocked(
-            "another recvault archive run is using this SQLite catalog; wait for it to finish, "
-            "or use PostgreSQL (RECVAULT_DATABASE_URL) to run several at once"
-        )
+        raise CatalogLocked(_LOCKED)
     stop = threading.Event()
 
     def renew() -> None:

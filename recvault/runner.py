@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -13,7 +13,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from flows.steps import StepReport
 from flows.summary import RunSummary
+from models.errors import SourceAuthError, SourceUnavailable
 from models.settings import Settings
+from storage.infobip import InfobipClient
 
 
 def quiet_prefect_tracebacks() -> None:
@@ -35,15 +37,43 @@ def quiet_prefect_tracebacks() -> None:
 def preflight(settings: Settings) -> None:
     """Fail fast with one line, before Prefect starts, on what can be checked locally."""
     from flows.deps import build_deps
+    from flows.runlock import ensure_run_lock_free
 
     deps = build_deps(settings)
     try:
+        ensure_run_lock_free(deps)
+        check_infobip(deps.infobip)
         deps.workdir.prepare()
         deps.store.ensure_usable(
             require_object_lock=deps.policy.requires_object_lock, require_versioning=True
         )
     finally:
         deps.close()
+
+
+def check_infobip(client: InfobipClient) -> None:
+    """One metadata request (an empty one-second window): credentials and reachability."""
+    now = datetime.now(UTC)
+    try:
+        next(
+            iter(
+                client.list_recordings(
+                    started_from=now - timedelta(seconds=1), started_to=now, page_size=1
+                )
+            ),
+            None,
+        )
+    except SourceAuthError as exc:
+        raise SourceAuthError(
+            f"{exc}: check RECVAULT_INFOBIP_API_KEY (and that the key may read recordings)",
+            status_code=exc.status_code,
+        ) from None
+    except SourceUnavailable as exc:
+        if exc.status_code is not None:
+            raise  # Infobip answered (429/5xx after retries): its own message says so
+        raise SourceUnavailable(
+            f"Infobip is unreachable ({exc}): check RECVAULT_INFOBIP_BASE_URL and the network"
+        ) from None
 
 
 def run_archive_cli(
