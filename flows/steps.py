@@ -501,6 +501,19 @@ def _lock_for(deps: Deps, row: Recording, rule: Rule) -> tuple[datetime | None, 
     return (until if lock else None), lock
 
 
+def _ensure_locked(deps: Deps, found: ObjectInfo, *, until: datetime | None, lock: Any) -> None:
+    """An adopted copy gets the lock its upload would have set: a run killed (or failed)
+    between a multipart upload and setting its retention leaves the object unlocked."""
+    if until is None or lock is None:
+        return
+    held = found.retain_until
+    if found.lock_mode == lock and held is not None and held >= until - timedelta(seconds=1):
+        return
+    log.info("adopted object gets its lock key=%s version_id=%s", found.key, found.version_id)
+    # ObjectStore keeps this behind a private name for now; it confirms the lock took.
+    deps.store._ensure_retention(found.key, found.version_id, until, lock)
+
+
 def _upload_one(
     deps: Deps,
     row: Recording,
@@ -520,6 +533,7 @@ def _upload_one(
     if existing is not None:
         version_id = existing.version_id
         log.info("object already archived recording_id=%s key=%s", row.recording_id, key)
+        _ensure_locked(deps, existing, until=until, lock=lock)
     else:
         metadata = _object_metadata(row, kind)
         if info is not None and kind != "original":
@@ -578,6 +592,7 @@ def _adoptable_derivative(
         return None
     log.info("derivative already archived recording_id=%s key=%s", row.recording_id, key)
     until, lock = _lock_for(deps, row, rule)
+    _ensure_locked(deps, found, until=until, lock=lock)
     duration = meta.get(DURATION_META)
     return ArchivedObject(
         recording_id=row.recording_id,

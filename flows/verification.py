@@ -5,6 +5,7 @@ every object is streamed back and hashed, so a store that lies or lost bytes is 
 
 ``--deep`` adds what only the whole archive can show:
 
+- every object the catalog lists as locked still has that Object Lock mode and retain-until;
 - the audit chain is intact, every verified recording has exactly one ``archived`` event, and
   no source deletion (``source_deleted`` event or a move to SOURCE_DELETED) was recorded
   before that recording's ``archived`` event;
@@ -23,6 +24,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from models.errors import ObjectStoreError, StorageError
@@ -103,6 +105,9 @@ def verify_archive(
             if on_object:
                 on_object(report.objects)
     if deep:
+        for row, objects in rows:
+            if row.state in VERIFIED:
+                report.problems.extend(check_locks(store, row.recording_id, objects))
         events = catalog.audit_events()
         report.audit_events_checked = len(events)
         report.problems.extend(
@@ -147,6 +152,37 @@ def _check_object(
         )
     if problems:
         log.error("verification failed recording_id=%s key=%s", recording_id, obj.key)
+    return problems
+
+
+def check_locks(
+    store: ObjectStore, recording_id: str, objects: Iterable[ArchivedObject]
+) -> list[Problem]:
+    """Objects the catalog says are locked carry that Object Lock, at least that long."""
+    problems = []
+    for obj in objects:
+        if obj.lock_mode is None or obj.retain_until is None:
+            continue
+        try:
+            info = store.head(obj.key, version_id=obj.version_id)
+        except StorageError as exc:
+            problems.append(Problem(recording_id, obj.key, f"cannot read its lock: {exc}"))
+            continue
+        held = info.retain_until if info is not None else None
+        if (
+            info is None
+            or info.lock_mode != obj.lock_mode
+            or held is None
+            or (held < obj.retain_until - timedelta(seconds=1))
+        ):
+            problems.append(
+                Problem(
+                    recording_id,
+                    obj.key,
+                    f"Object Lock is {info.lock_mode if info else None} until {held}, "
+                    f"catalog says {obj.lock_mode} until {obj.retain_until.isoformat()}",
+                )
+            )
     return problems
 
 
