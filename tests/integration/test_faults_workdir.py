@@ -48,8 +48,17 @@ def test_a_file_cannot_grow_past_the_limit(tmp_path: Path) -> None:
 
 
 def test_concurrent_writers_never_overshoot_together(tmp_path: Path) -> None:
+    """Four 1 MiB writers under a 2 MiB limit: some are stopped, the total never passes it."""
     workdir = WorkDir(tmp_path, max_bytes=2 * MiB)
     results: list[str] = []
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            on_disk = sum(p.stat().st_size for p in tmp_path.rglob("*.part") if p.exists())
+            peak = max(peak, on_disk)
 
     def writer(name: str) -> None:
         path = workdir.folder(name) / "original.wav.part"
@@ -62,13 +71,17 @@ def test_concurrent_writers_never_overshoot_together(tmp_path: Path) -> None:
         finally:
             guard.done()
 
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     threads = [threading.Thread(target=writer, args=(f"r{i}",)) for i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert workdir.used_bytes() <= 2 * MiB
-    assert results.count("ok") >= 1 and "full" in results
+    stop.set()
+    sampler.join()
+    assert "full" in results and len(results) == 4
+    assert peak <= 2 * MiB and workdir.used_bytes() <= 2 * MiB
 
 
 def test_allowances_count_until_forgotten_and_buffered_bytes_count_against_free_space(
