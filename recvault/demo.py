@@ -81,6 +81,9 @@ def run_demo(console: Console, *, count: int, keep: bool) -> None:
 
     # moto's server logs every request through werkzeug; the demo shows its own summary instead.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # One line per task run drowns the summary in a demo; flow-level lines stay. Prefect reads
+    # this when it sets up logging on import, which has not happened yet here.
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     scenario = load_scenario("demo", count=count)
     data_dir = Path(tempfile.mkdtemp(prefix="recvault-demo-"))
     started = time.monotonic()
