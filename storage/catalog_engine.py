@@ -232,7 +232,10 @@ def classify_error(exc: BaseException, target: CatalogTarget) -> RecvaultError:
     where = target.where
     if target.is_sqlite:
         if "file is not a database" in lowered:
-            return CatalogError(f"{where} is not a recvault catalog (file is not a database)")
+            return CatalogError(
+                f"{where} is not a recvault catalog (file is not a database)"
+                ": point RECVAULT_DATABASE_URL at your catalog or restore it from a backup"
+            )
         if "malformed" in lowered:
             return CatalogError(f"{where} is corrupt ({line}): restore it from a backup")
         if "database is locked" in lowered or "database table is locked" in lowered:

@@ -280,7 +280,7 @@ class ObjectStore:
         )
         result = uploader.upload(key, path, digest, common)
         if retain_until is not None and lock_mode is not None:
-            self._ensure_retention(key, result.version_id, retain_until, lock_mode)
+            self.ensure_retention(key, result.version_id, retain_until, lock_mode)
         log.info(
             "s3 put key=%s version_id=%s bytes=%d parts=%d checksum=%s",
             key,
@@ -291,7 +291,7 @@ class ObjectStore:
         )
         return result
 
-    def _ensure_retention(
+    def ensure_retention(
         self, key: str, version_id: str | None, until: datetime, mode: LockMode
     ) -> None:
         """Confirm the lock took; apply it when the store dropped it (moto and some stores

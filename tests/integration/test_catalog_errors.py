@@ -77,7 +77,10 @@ def test_corrupt_sqlite_file_is_refused_and_left_untouched(tmp_path: Path) -> No
     with pytest.raises(CatalogError) as caught:
         Catalog.open(sqlite_url(path))
 
-    assert _one_line(caught.value) == f"{path} is not a recvault catalog (file is not a database)"
+    assert _one_line(caught.value) == (
+        f"{path} is not a recvault catalog (file is not a database)"
+        ": point RECVAULT_DATABASE_URL at your catalog or restore it from a backup"
+    )
     assert path.read_bytes() == garbage
 
 

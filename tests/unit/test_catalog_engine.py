@@ -84,7 +84,8 @@ def test_postgres_errors(message: str, kind: type[RecvaultError], text: str) -> 
         (
             "file is not a database",
             CatalogError,
-            "/data/recvault.db is not a recvault catalog (file is not a database)",
+            "/data/recvault.db is not a recvault catalog (file is not a database)"
+            ": point RECVAULT_DATABASE_URL at your catalog or restore it from a backup",
         ),
         ("database disk image is malformed", CatalogError, "is corrupt"),
         ("database is locked", CatalogUnavailable, "locked by another process"),
