@@ -21,6 +21,7 @@ from prefect.futures import PrefectFuture, PrefectWrappedFuture
 
 from flows import steps
 from flows.deps import Deps, build_deps, current_deps, use_deps
+from flows.retries import retry_on_catalog_outage
 from flows.runlock import archive_run_lock
 from flows.summary import RunSummary
 from models.errors import CatalogUnavailable
@@ -41,23 +42,12 @@ def set_progress_listener(listener: ProgressListener | None) -> None:
     _listener = listener
 
 
-def _catalog_outage(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a task only when the catalog was briefly unreachable; other errors are recorded."""
-    try:
-        state.result()
-    except CatalogUnavailable:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(
     name="discover-recordings",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[2, 10],
-    retry_condition_fn=_catalog_outage,
+    retry_condition_fn=retry_on_catalog_outage,
 )
 def discover_task(since: datetime, until: datetime) -> steps.DiscoverReport:
     return steps.discover(current_deps(), since=since, until=until)
@@ -68,7 +58,7 @@ def discover_task(since: datetime, until: datetime) -> steps.DiscoverReport:
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[1, 5, 20],
-    retry_condition_fn=_catalog_outage,
+    retry_condition_fn=retry_on_catalog_outage,
     task_run_name="archive-{recording_id}",
 )
 def archive_task(recording_id: str) -> steps.StepReport:

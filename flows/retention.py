@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -17,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.retention_deps import RetentionDeps, build_retention_deps
 from flows.retention_steps import RetentionPlan, RetentionRun, apply_plan, plan_retention
-from models.errors import CatalogUnavailable
+from flows.retries import retry_on_catalog_outage
 from models.settings import Settings, load_settings
 
 _deps: RetentionDeps | None = None
@@ -39,22 +38,12 @@ def current_retention_deps() -> RetentionDeps:
     return _deps
 
 
-def _catalog_outage(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except CatalogUnavailable:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(
     name="plan-retention",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[2, 10],
-    retry_condition_fn=_catalog_outage,
+    retry_condition_fn=retry_on_catalog_outage,
 )
 def plan_task() -> RetentionPlan:
     return plan_retention(current_retention_deps())

@@ -33,6 +33,7 @@ from flows.retention_steps import (
     ERASE,
     ItemResult,
     PlanItem,
+    ResultTally,
     effective_retain_until,
     is_verified,
     retention_lock,
@@ -74,27 +75,13 @@ class ErasurePlan:
 
 
 @dataclass
-class ErasureRun:
+class ErasureRun(ResultTally):
     plan: ErasurePlan
     dry_run: bool
     results: list[ItemResult] = field(default_factory=list)
 
-    def count(self, outcome: str) -> int:
-        return sum(1 for r in self.results if r.outcome == outcome)
-
-    @property
-    def ok(self) -> bool:
-        return self.count("failed") == 0
-
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "plan": self.plan.as_dict(),
-            "results": [r.as_dict() for r in self.results],
-            "done": self.count("done"),
-            "refused": self.count("refused"),
-            "failed": self.count("failed"),
-        }
+        return {"dry_run": self.dry_run, "plan": self.plan.as_dict(), **self.tally()}
 
 
 def _check_versions(

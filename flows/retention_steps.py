@@ -140,12 +140,10 @@ class ItemResult:
         }
 
 
-@dataclass
-class RetentionRun:
-    plan: RetentionPlan
-    dry_run: bool
-    results: list[ItemResult] = field(default_factory=list)
-    holds_applied: int = 0
+class ResultTally:
+    """Counts of a run's item outcomes; shared by retention and erasure runs."""
+
+    results: list[ItemResult]
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -154,14 +152,27 @@ class RetentionRun:
     def ok(self) -> bool:
         return self.count("failed") == 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def tally(self) -> dict[str, Any]:
         return {
-            "dry_run": self.dry_run,
-            "plan": self.plan.as_dict(),
             "results": [r.as_dict() for r in self.results],
             "done": self.count("done"),
             "refused": self.count("refused"),
             "failed": self.count("failed"),
+        }
+
+
+@dataclass
+class RetentionRun(ResultTally):
+    plan: RetentionPlan
+    dry_run: bool
+    results: list[ItemResult] = field(default_factory=list)
+    holds_applied: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "plan": self.plan.as_dict(),
+            **self.tally(),
             "holds_applied": self.holds_applied,
         }
 
