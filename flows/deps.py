@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from models.policy import Policy
 from models.settings import Settings
@@ -21,6 +22,8 @@ from storage.catalog import Catalog
 from storage.infobip import InfobipClient
 from storage.s3 import BucketReport, ObjectStore
 from storage.workdir import WorkDir
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -71,24 +74,30 @@ def build_deps(settings: Settings) -> Deps:
         raise
 
 
-_current: Deps | None = None
-_current_lock = threading.Lock()
+class InUse(Generic[T]):
+    """The collaborators of the flow run in progress in this process, for its tasks to find."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self, value: T) -> Iterator[T]:
+        with self._lock:
+            previous, self._value = self._value, value
+        try:
+            yield value
+        finally:
+            with self._lock:
+                self._value = previous
+
+    def get(self) -> T:
+        if self._value is None:
+            raise RuntimeError(f"no {self._what} in use: wrap the flow body in its use()")
+        return self._value
 
 
-@contextmanager
-def use_deps(deps: Deps) -> Iterator[Deps]:
-    """Make ``deps`` the process's collaborators for the duration of a flow run."""
-    global _current
-    with _current_lock:
-        previous, _current = _current, deps
-    try:
-        yield deps
-    finally:
-        with _current_lock:
-            _current = previous
-
-
-def current_deps() -> Deps:
-    if _current is None:
-        raise RuntimeError("no Deps in use: wrap the flow body in use_deps(build_deps(settings))")
-    return _current
+_archive_deps: InUse[Deps] = InUse("Deps")
+use_deps = _archive_deps.use
+current_deps = _archive_deps.get

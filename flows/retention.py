@@ -7,35 +7,19 @@ retries on catalog outages, and the run summary artifact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.deps import InUse
 from flows.retention_deps import RetentionDeps, build_retention_deps
 from flows.retention_steps import RetentionPlan, RetentionRun, apply_plan, plan_retention
 from flows.retries import retry_on_catalog_outage
 from models.settings import Settings, load_settings
 
-_deps: RetentionDeps | None = None
-
-
-@contextmanager
-def use_retention_deps(deps: RetentionDeps) -> Iterator[RetentionDeps]:
-    global _deps
-    previous, _deps = _deps, deps
-    try:
-        yield deps
-    finally:
-        _deps = previous
-
-
-def current_retention_deps() -> RetentionDeps:
-    if _deps is None:
-        raise RuntimeError("no RetentionDeps in use: wrap the flow body in use_retention_deps()")
-    return _deps
+_retention_deps: InUse[RetentionDeps] = InUse("RetentionDeps")
+use_retention_deps = _retention_deps.use
+current_retention_deps = _retention_deps.get
 
 
 @task(
