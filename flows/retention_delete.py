@@ -12,6 +12,7 @@ hashes, object versions), when, why and under which rule; the audit chain makes 
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -263,30 +264,9 @@ def delete_archive(
                 "plan was made; the next run deletes them"
             )
     at = deps.clock()
-    if error is not None:
-        if deleted:
-            detail = certificate(
-                deps,
-                kind=kind,
-                row=row,
-                at=at,
-                why=why,
-                rule=rule,
-                where=where,
-                versions=deleted,
-                error=str(error),
-                **extra,
-            )
-            deps.catalog.record_versions_deleted(
-                recording_id,
-                versions=[v.ref for v in deleted],
-                at=at,
-                actor=deps.actor,
-                event="deletion_incomplete",
-                detail=detail,
-            )
-        raise error
-    cert = certificate(
+    # The same certificate either way; only its closing fields differ.
+    certify = functools.partial(
+        certificate,
         deps,
         kind=kind,
         row=row,
@@ -295,10 +275,20 @@ def delete_archive(
         rule=rule,
         where=where,
         versions=deleted,
-        retain_until=iso(retain_until),
-        bypass_governance=bypass_governance,
         **extra,
     )
+    if error is not None:
+        if deleted:
+            deps.catalog.record_versions_deleted(
+                recording_id,
+                versions=[v.ref for v in deleted],
+                at=at,
+                actor=deps.actor,
+                event="deletion_incomplete",
+                detail=certify(error=str(error)),
+            )
+        raise error
+    cert = certify(retain_until=iso(retain_until), bypass_governance=bypass_governance)
     done = deps.catalog.record_expiry(
         recording_id,
         versions=[v.ref for v in deleted],
