@@ -20,7 +20,7 @@ import httpx
 
 from simulator.scenario import Scenario
 from simulator.server import serve_in_thread
-from storage.infobip import InfobipClient
+from storage.infobip.client import InfobipClient
 
 
 def bare_stream(base_url: str, api_key: str, recording_id: str) -> int:

@@ -7,7 +7,7 @@ For a fleet, use deployments/prefect.yaml with a work pool and workers instead.
 
 from __future__ import annotations
 
-from flows.archive import archive_recordings
+from flows.archive.flow import archive_recordings
 
 if __name__ == "__main__":
     archive_recordings.serve(name="archive-scheduled", cron="*/15 * * * *")

@@ -1,3 +1,3 @@
-from recvault.cli import main
+from recvault.cli.app import main
 
 main()

@@ -14,14 +14,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows import steps
-from flows.deps import Deps
-from flows.retention_deps import RetentionDeps
-from models.policy import Policy
+from flows.archive import steps
+from flows.archive.deps import Deps
+from flows.retention.deps import RetentionDeps
+from models.policy.rules import Policy
 from models.settings import Settings
 from simulator.server import SimulatorServer
-from storage.catalog import Catalog
-from storage.s3 import ObjectStore
+from storage.catalog.store import Catalog
+from storage.s3.store import ObjectStore
 from storage.workdir import WorkDir
 from tests.fixtures.simulator import infobip_client
 

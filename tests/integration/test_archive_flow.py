@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flows.archive import archive_recordings
+from flows.archive.flow import archive_recordings
 from models.source import epoch_ms_to_datetime
 from simulator.scenario import (
     ConnectionFault,
@@ -19,7 +19,7 @@ from simulator.scenario import (
     RequestFault,
     Scenario,
 )
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.s3 import MotoServer
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from flows.archive import archive_recordings
+from flows.archive.flow import archive_recordings
 from simulator.scenario import Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv, RunEnv
 from tests.fixtures.db import PgServer
 from tests.fixtures.faults import object_versions, write_policy

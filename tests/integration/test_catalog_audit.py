@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from models.states import RecordingState
-from storage.catalog import Catalog
-from storage.catalog_audit import canonical_body, chain_hash
+from storage.catalog.audit import canonical_body, chain_hash
+from storage.catalog.store import Catalog
 from tests.fixtures.db import T0, make_meta
 
 pytestmark = pytest.mark.integration
@@ -170,7 +170,7 @@ _WORKER = textwrap.dedent(
     """
     import sys
     from datetime import UTC, datetime
-    from storage.catalog import Catalog
+    from storage.catalog.store import Catalog
     url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     at = datetime(2025, 3, 1, tzinfo=UTC)
     with Catalog.open(url) as catalog:

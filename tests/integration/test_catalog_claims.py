@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from models.states import RecordingState
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.db import T0, make_meta
 
 pytestmark = pytest.mark.integration

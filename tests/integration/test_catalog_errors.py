@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from models.errors import CatalogError, CatalogUnavailable, ConfigError, RecvaultError
-from storage import catalog_engine
-from storage.catalog import Catalog
+from storage.catalog import engine as catalog_engine
+from storage.catalog.store import Catalog
 from tests.fixtures.db import T0, PgServer, fresh_pg_database, make_meta, sqlite_url
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  registers the tables on SQLModel.metadata
 from models.errors import CatalogError
-from storage.catalog import Catalog
-from storage.catalog_schema import MIGRATIONS_DIR, head_revision
+from storage.catalog.schema import MIGRATIONS_DIR, head_revision
+from storage.catalog.store import Catalog
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +112,6 @@ def test_concurrent_opens_of_a_fresh_catalog_all_succeed(catalog_url: str) -> No
 
 
 def test_migrations_ship_inside_the_package() -> None:
-    assert MIGRATIONS_DIR.parent.name == "storage"
+    assert MIGRATIONS_DIR.parent.parts[-2:] == ("storage", "catalog")
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert list((MIGRATIONS_DIR / "versions").glob("0001_*.py"))

@@ -10,7 +10,7 @@ from sqlalchemy import event
 from models.errors import ConfigError
 from models.states import RecordingState
 from models.tables import ArchivedObject, Recording
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.db import T0, make_meta
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ import pytest
 from models.errors import CatalogError, CatalogLocked
 from models.states import InvalidTransition, RecordingState
 from models.tables import ArchivedObject
-from storage import catalog as catalog_module
-from storage import catalog_audit
-from storage.catalog import Catalog
+from storage.catalog import audit as catalog_audit
+from storage.catalog import store as catalog_module
+from storage.catalog.store import Catalog
 from tests.fixtures.db import T0, make_meta
 
 pytestmark = pytest.mark.integration

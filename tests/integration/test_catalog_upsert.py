@@ -9,7 +9,7 @@ import pytest
 
 from models.source import RecordingMetadata, datetime_to_epoch_ms
 from models.states import RecordingState
-from storage.catalog import Catalog, UpsertResult
+from storage.catalog.store import Catalog, UpsertResult
 from tests.fixtures.db import T0, make_meta
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from simulator.scenario import ConnectionFault, RecordingPick, Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.db import PgServer, fresh_pg_database, sqlite_url
 from tests.fixtures.faults import CliForker, check_archive, object_versions, write_policy

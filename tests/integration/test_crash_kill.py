@@ -30,12 +30,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.verification import verify_archive
+from flows.verify.steps import verify_archive
 from models.states import IN_PROGRESS
 from simulator.scenario import ConnectionFault, RecordingPick, Scenario
 from simulator.server import SimulatorServer
-from storage.catalog import Catalog
-from storage.s3 import ObjectStore
+from storage.catalog.store import Catalog
+from storage.s3.store import ObjectStore
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.faults import (
     AuditCounter,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from simulator.scenario import ConnectionFault, RecordingPick, Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.db import sqlite_url
 from tests.fixtures.faults import CliForker, check_archive, work_dir_files, write_policy

@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from flows import steps
-from flows.archive import archive_recordings
+from flows.archive import steps
+from flows.archive.flow import archive_recordings
 from models.errors import CatalogUnavailable
 from simulator.scenario import ConnectionFault, RecordingPick, Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.db import PgServer, fresh_pg_database
 from tests.fixtures.faults import TcpProxy, check_archive, work_dir_files, write_policy

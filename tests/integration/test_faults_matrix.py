@@ -38,13 +38,13 @@ from typing import Any
 
 import pytest
 
-from flows.archive import archive_recordings
-from flows.summary import RunSummary
+from flows.archive.flow import archive_recordings
+from flows.archive.summary import RunSummary
 from models.states import IN_PROGRESS
 from models.tables import ArchivedObject, Recording
 from simulator.scenario import ConnectionFault, RecordingPick, RequestFault, Scenario
 from simulator.server import SimulatorServer
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.faults import (
     S3Faults,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.verification import check_audit_trail, recording_id_of
+from flows.verify.steps import check_audit_trail, recording_id_of
 from models.errors import WorkDirError
 from models.keys import object_key
 from models.states import RecordingState

@@ -15,7 +15,7 @@ import pytest
 
 from simulator.scenario import Scenario
 from simulator.state import SimulatorState
-from storage.infobip import InfobipClient
+from storage.infobip.client import InfobipClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ import pytest
 from models.errors import SourceAuthError
 from models.source import RecordingMetadata
 from simulator.scenario import RecordingPick, RequestFault, Scenario, ShiftFault
-from storage.infobip import InfobipClient
+from storage.infobip.client import InfobipClient
 from tests.fixtures.simulator import StartSimulator, infobip_client
 
 pytestmark = pytest.mark.integration

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from flows.retention_delete import recording_prefixes
-from flows.retention_holds import place_hold, release_holds
-from flows.retention_steps import apply_plan, effective_retain_until, plan_retention, rule_for
-from models.policy import Policy
-from models.recording_facts import RecordingFacts
+from flows.retention.delete import recording_prefixes
+from flows.retention.holds import place_hold, release_holds
+from flows.retention.steps import apply_plan, effective_retain_until, plan_retention, rule_for
+from models.policy.facts import RecordingFacts
+from models.policy.rules import Policy
 from models.tables import Recording
 from simulator.scenario import Scenario
-from storage.catalog import Catalog
-from storage.catalog_retention import TOMBSTONE_CLEARED
+from storage.catalog.retention import TOMBSTONE_CLEARED
+from storage.catalog.store import Catalog
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import (
     Clock,

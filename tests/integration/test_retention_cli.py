@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from models.policy import Policy
-from recvault.cli import _main
+from models.policy.rules import Policy
+from recvault.cli.app import _main
 from simulator.scenario import Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all
@@ -54,7 +54,7 @@ class Result:
 
 
 def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
-    """The CLI's own entry (``recvault.cli._main``) in this process: the same code path as the
+    """The CLI's own entry (``recvault.cli.app._main``) in this process: the same code path as the
     child process minus two seconds of imports per call; ``retention apply`` runs in a child."""
     capsys.readouterr()
     code = _main(list(args))

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from flows.retention_delete import list_versions
-from flows.retention_erasure import apply_erasure, plan_erasure, run_erasure
-from flows.retention_holds import place_hold
+from flows.retention.delete import list_versions
+from flows.retention.erasure import apply_erasure, plan_erasure, run_erasure
+from flows.retention.holds import place_hold
 from models.errors import ConfigError
-from models.policy import Policy
+from models.policy.rules import Policy
 from simulator.scenario import Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all, certificates, retention_deps
 

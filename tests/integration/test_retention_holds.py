@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from flows.retention_delete import list_versions
-from flows.retention_holds import list_holds, place_hold, release_holds
-from flows.retention_steps import apply_plan, plan_retention
+from flows.retention.delete import list_versions
+from flows.retention.holds import list_holds, place_hold, release_holds
+from flows.retention.steps import apply_plan, plan_retention
 from models.errors import ConfigError
-from models.policy import Policy
+from models.policy.rules import Policy
 from simulator.scenario import Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all, retention_deps
 

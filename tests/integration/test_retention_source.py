@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from flows.retention_delete import delete_source_copy
-from flows.retention_steps import apply_plan, plan_retention
+from flows.retention.delete import delete_source_copy
+from flows.retention.steps import apply_plan, plan_retention
 from models.errors import PolicyError
-from models.policy import Policy
+from models.policy.rules import Policy
 from models.states import RecordingState
 from simulator.scenario import NotReadyFault, RecordingPick, Scenario
-from storage.catalog import Catalog
+from storage.catalog.store import Catalog
 from tests.fixtures.s3 import MakeStore
 from tests.fixtures.simulator import infobip_client
 from tests.integration.retention_support import Clock, archive_all, certificates, retention_deps

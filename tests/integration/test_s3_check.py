@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from models.errors import BucketNotFound, BucketPolicyError, ObjectStoreError
-from storage.s3_check import PROBE_KEY
+from storage.s3.check import PROBE_KEY
 from tests.fixtures.s3 import MakeBucket, MakeStore
 
 if TYPE_CHECKING:

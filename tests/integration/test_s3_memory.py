@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import json, sys, tracemalloc
 from pathlib import Path
-from storage.s3 import ObjectStore
-from storage.s3_client import make_client
+from storage.s3.store import ObjectStore
+from storage.s3.client import make_client
 
 endpoint, bucket, path, sha, key, threshold = sys.argv[1:7]
 client = make_client(endpoint_url=endpoint, region="us-east-1",

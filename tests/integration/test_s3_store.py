@@ -18,7 +18,7 @@ from models.errors import (
     ObjectStoreError,
     RetentionNotExpired,
 )
-from storage.s3 import PARTS_META, SHA256_META
+from storage.s3.store import PARTS_META, SHA256_META
 from tests.fixtures.s3 import MakeBucket, MakeStore, MotoServer
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from storage.infobip import InfobipClient
+from storage.infobip.client import InfobipClient
 
 API_KEY = "SeCrEt-ApI-kEy-0123456789"
 BASE_URL = "https://example.api.infobip.com"

@@ -10,14 +10,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from flows.retention_deps import RetentionDeps
+from flows.retention.deps import RetentionDeps
 from models.errors import LegalHoldActive, ObjectStoreError, RetentionNotExpired, SourceNotFound
-from models.policy import Policy
+from models.policy.rules import Policy
 from models.states import RecordingState
 from models.tables import ArchivedObject
-from storage.catalog import Catalog
-from storage.infobip import InfobipClient
-from storage.s3 import ObjectInfo, ObjectStore
+from storage.catalog.store import Catalog
+from storage.infobip.client import InfobipClient
+from storage.s3.store import ObjectInfo, ObjectStore
 from tests.fixtures.db import make_meta
 
 S = RecordingState

@@ -8,7 +8,7 @@ from enum import Enum
 
 import pytest
 
-from storage.catalog_audit import canonical_body, chain_hash, normalize_detail
+from storage.catalog.audit import canonical_body, chain_hash, normalize_detail
 
 AT = datetime(2025, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
 BASE = {

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from models.errors import CatalogError, CatalogUnavailable, ConfigError, RecvaultError
-from storage.catalog_engine import classify_error, parse_url
+from storage.catalog.engine import classify_error, parse_url
 
 
 def _operational(message: str) -> sa.exc.OperationalError:

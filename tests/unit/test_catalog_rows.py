@@ -10,7 +10,7 @@ from models.errors import ConfigError
 from models.source import datetime_to_epoch_ms
 from models.states import IN_PROGRESS, RecordingState, public_status
 from models.tables import Recording
-from storage.catalog_rows import (
+from storage.catalog.rows import (
     LAST_ERROR_MAX,
     PUBLIC_STATUSES,
     check_fields,

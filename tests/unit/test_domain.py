@@ -16,7 +16,7 @@ from models.states import (
     check_transition,
     public_status,
 )
-from recvault.dates import check_window, parse_when
+from recvault.cli.dates import check_window, parse_when
 
 S = RecordingState
 

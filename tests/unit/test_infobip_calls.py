@@ -11,7 +11,7 @@ import pytest
 
 from models.errors import SourceBadRequest, SourceNotFound, SourceServerError
 from models.source import PreparationState
-from storage.infobip import InfobipPaths
+from storage.infobip.client import InfobipPaths
 from tests.unit.infobip_fakes import MediaServer, make_client, pseudo_random_bytes
 
 PREP = "/ccaas/voice/2/recording/vid-1/download-preparation"

@@ -14,7 +14,7 @@ from models.errors import (
     SourceNotFound,
     SourceUnavailable,
 )
-from storage.infobip import CHUNK_BYTES
+from storage.infobip.client import CHUNK_BYTES
 from tests.unit.infobip_fakes import (
     FakeClock,
     MediaServer,

@@ -21,7 +21,7 @@ from models.errors import (
     SourceServerError,
     SourceUnavailable,
 )
-from storage.infobip_http import parse_error_body, parse_retry_after
+from storage.infobip.http import parse_error_body, parse_retry_after
 from tests.unit.infobip_fakes import API_KEY, FakeClock, Handler, make_client
 
 LEGACY = {"requestError": {"serviceException": {"messageId": "FORBIDDEN", "text": "No access"}}}

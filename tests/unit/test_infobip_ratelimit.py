@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from storage.ratelimit import RateLimiter, TokenBucket
+from storage.infobip.ratelimit import RateLimiter, TokenBucket
 from tests.unit.infobip_fakes import FakeClock, make_client
 
 

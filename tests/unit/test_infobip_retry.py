@@ -17,7 +17,7 @@ from models.errors import (
     SourceServerError,
     SourceUnavailable,
 )
-from storage.infobip import InfobipClient
+from storage.infobip.client import InfobipClient
 from tests.unit.infobip_fakes import API_KEY, FakeClock, Handler, make_client
 
 CONFIG = {"inbound": True, "outbound": False, "mediaType": "AUDIO", "enabled": True}

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from models.errors import ConfigError
-from models.policy import Duration, Policy
+from models.policy.durations import Duration
+from models.policy.rules import Policy
 
 REPO = Path(__file__).resolve().parents[2]
 CATCH_ALL = '[[rules]]\nname = "rest"\nretention = "1y"\n'
@@ -108,8 +109,8 @@ def test_default_policy_is_conservative() -> None:
 
 
 def test_default_policy_is_package_data() -> None:
-    assert (REPO / "models" / "default_policy.toml").is_file()
-    assert Policy.load(REPO / "models" / "default_policy.toml") == Policy.load(None)
+    assert (REPO / "models" / "policy" / "default_policy.toml").is_file()
+    assert Policy.load(REPO / "models" / "policy" / "default_policy.toml") == Policy.load(None)
 
 
 def test_load_from_file(tmp_path: Path) -> None:

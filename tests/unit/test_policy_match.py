@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from models.policy import Policy, RecordingFacts
+from models.policy.facts import RecordingFacts
+from models.policy.rules import Policy
 from models.source import RecordingMetadata, datetime_to_epoch_ms
 from models.tables import Recording
 

@@ -6,21 +6,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from models.policy import (
+from models.policy.durations import Duration, parse_duration
+from models.policy.retention import (
     Action,
-    Duration,
-    Policy,
-    Rule,
     decide_erasure,
     decide_expiry,
     decide_source_deletion,
     derivative_for,
-    parse_duration,
     retain_until,
     source_delete_due,
     transition_due,
     upload_storage_class,
 )
+from models.policy.rules import Policy, Rule
 from models.states import RecordingState as S
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from models.policy import Policy
+from models.policy.rules import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,4 +41,4 @@ def test_readme_documents_every_retention_command() -> None:
         "recvault erase --participant-identity",
     ):
         assert command in readme, command
-    assert "models/default_policy.toml" in _section()
+    assert "models/policy/default_policy.toml" in _section()

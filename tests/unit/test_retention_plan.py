@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from flows.retention_explain import explain_recording
-from flows.retention_holds import place_hold
-from flows.retention_steps import apply_plan, plan_retention, retention_lock
+from flows.retention.explain import explain_recording
+from flows.retention.holds import place_hold
+from flows.retention.steps import apply_plan, plan_retention, retention_lock
 from models.errors import CatalogLocked
-from models.policy import Policy
-from storage.catalog import Catalog
+from models.policy.rules import Policy
+from storage.catalog.store import Catalog
 from tests.fixtures.db import sqlite_url
 from tests.unit.retention_fakes import FakeStore, make_deps, seed_archived
 

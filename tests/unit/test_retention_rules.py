@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from flows.retention_delete import PlannedVersion, certificate, source_deletion_problem
-from flows.retention_erasure import _check_versions, identity_sha256
-from flows.retention_steps import _not_yet, check_store, effective_retain_until
+from flows.retention.delete import PlannedVersion, certificate, source_deletion_problem
+from flows.retention.erasure import _check_versions, identity_sha256
+from flows.retention.steps import _not_yet, check_store, effective_retain_until
 from models.errors import ConfigError
-from models.policy import Action, Decision, Policy
+from models.policy.retention import Action, Decision
+from models.policy.rules import Policy
 from models.states import RecordingState
 from models.tables import ArchivedObject, Recording
-from storage.catalog_holds import check_scope, scope_for_audit
+from storage.catalog.holds import check_scope, scope_for_audit
 from tests.unit.retention_fakes import make_deps
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)

@@ -8,9 +8,9 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from models.errors import BucketPolicyError, StorageError
-from storage.s3 import ObjectStore
-from storage.s3_check import PROBE_KEY, PROBE_SHA256_B64, BucketReport
-from storage.s3_client import make_client
+from storage.s3.check import PROBE_KEY, PROBE_SHA256_B64, BucketReport
+from storage.s3.client import make_client
+from storage.s3.store import ObjectStore
 
 
 def new_store(checksum: str = "sha256") -> tuple[ObjectStore, Stubber]:

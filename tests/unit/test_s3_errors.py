@@ -27,8 +27,8 @@ from models.errors import (
     RetentionNotExpired,
     StorageError,
 )
-from storage.s3 import ObjectStore
-from storage.s3_client import make_client, translate_error
+from storage.s3.client import make_client, translate_error
+from storage.s3.store import ObjectStore
 
 ENDPOINT = "http://127.0.0.1:9"
 

@@ -14,9 +14,9 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from models.errors import ObjectStoreError
-from storage.s3 import ObjectStore
-from storage.s3_client import make_client
-from storage.s3_transfer import (
+from storage.s3.client import make_client
+from storage.s3.store import ObjectStore
+from storage.s3.transfer import (
     FileSlice,
     etag_parts,
     hash_file,

@@ -13,8 +13,9 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from models.errors import ChecksumMismatch, ObjectStoreError
-from storage.s3 import ChecksumMode, ObjectStore
-from storage.s3_client import make_client
+from storage.s3.client import make_client
+from storage.s3.objects import ChecksumMode
+from storage.s3.store import ObjectStore
 
 DATA = b"recording bytes " * 1000
 SHA = hashlib.sha256(DATA).hexdigest()

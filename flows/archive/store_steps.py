@@ -1,0 +1,295 @@
+"""Steps on the archive side: from bytes in the work dir to verified objects in S3.
+
+DOWNLOADED -> UPLOADED (original byte for byte, plus the policy's derivative) -> ARCHIVED once
+every object's size and SHA-256 are confirmed. Objects an interrupted attempt already uploaded
+are adopted, not uploaded again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flows.archive.common import S, StepReport, StepResult, fail, move, sha256_file
+from flows.archive.deps import Deps
+from flows.archive.source_steps import original_path
+from models.errors import ChecksumMismatch, MediaError
+from models.keys import object_key
+from models.policy.facts import RecordingFacts
+from models.policy.retention import derivative_for, retain_until
+from models.policy.rules import Rule
+from models.tables import ArchivedObject, Recording
+from storage import media
+from storage.s3.store import ObjectInfo
+
+log = logging.getLogger(__name__)
+
+
+def _rule(deps: Deps, row: Recording) -> Rule:
+    return deps.policy.match(RecordingFacts.from_row(row)).rule
+
+
+def _object_metadata(row: Recording, kind: str) -> dict[str, str]:
+    """Links each object back to its recording; ids only, no personal data."""
+    meta = {
+        "recording-id": row.recording_id,
+        "kind": kind,
+        "started-at": row.started_at.isoformat(),
+    }
+    if row.conversation_id:
+        meta["conversation-id"] = row.conversation_id
+    if row.source_sha256:
+        # What the object was made from: lets a later run adopt a derivative it cannot
+        # reproduce byte for byte (ffmpeg output is not deterministic).
+        meta[SOURCE_SHA256_META] = row.source_sha256
+    return meta
+
+
+SOURCE_SHA256_META = "source-sha256"
+CODEC_META = "codec"
+DURATION_META = "duration-s"
+
+
+def _key(row: Recording, name: str) -> str:
+    return object_key(
+        started_at=row.started_at,
+        conversation_id=row.conversation_id,
+        recording_id=row.recording_id,
+        name=name,
+    )
+
+
+def _lock_for(deps: Deps, row: Recording, rule: Rule) -> tuple[datetime | None, Any]:
+    until = retain_until(rule, row.started_at) if rule.set_retain_until_on_upload else None
+    if until is not None and until <= deps.clock():
+        # A backfilled recording already past its retention: S3 refuses a retain-until in the
+        # past, and the retention flow expires the recording on its next run.
+        until = None
+    lock = rule.object_lock_mode if (until is not None and deps.object_lock) else None
+    return (until if lock else None), lock
+
+
+def _ensure_locked(deps: Deps, found: ObjectInfo, *, until: datetime | None, lock: Any) -> None:
+    """An adopted copy gets the lock its upload would have set: a run killed (or failed)
+    between a multipart upload and setting its retention leaves the object unlocked."""
+    if until is None or lock is None:
+        return
+    held = found.retain_until
+    if found.lock_mode == lock and held is not None and held >= until - timedelta(seconds=1):
+        return
+    log.info("adopted object gets its lock key=%s version_id=%s", found.key, found.version_id)
+    deps.store.ensure_retention(found.key, found.version_id, until, lock)
+
+
+def _upload_one(
+    deps: Deps,
+    row: Recording,
+    rule: Rule,
+    *,
+    kind: str,
+    path: Path,
+    sha256: str,
+    content_type: str,
+    info: media.MediaInfo | None,
+) -> tuple[ArchivedObject, int]:
+    key = _key(row, path.name)
+    size = path.stat().st_size
+    until, lock = _lock_for(deps, row, rule)
+    existing = deps.store.find_verified_copy(key, sha256=sha256, size_bytes=size)
+    uploaded = 0
+    if existing is not None:
+        version_id = existing.version_id
+        log.info("object already archived recording_id=%s key=%s", row.recording_id, key)
+        _ensure_locked(deps, existing, until=until, lock=lock)
+    else:
+        metadata = _object_metadata(row, kind)
+        if info is not None and kind != "original":
+            metadata[CODEC_META] = info.codec_summary()
+            if info.duration_s is not None:
+                metadata[DURATION_META] = f"{info.duration_s:.3f}"
+        put = deps.store.put_file(
+            key,
+            path,
+            sha256=sha256,
+            content_type=content_type,
+            metadata=metadata,
+            retain_until=until,
+            lock_mode=lock,
+        )
+        version_id, uploaded = put.version_id, size
+    obj = ArchivedObject(
+        recording_id=row.recording_id,
+        kind=kind,
+        bucket=deps.store.bucket,
+        key=key,
+        version_id=version_id,
+        size_bytes=size,
+        sha256=sha256,
+        content_type=content_type,
+        codec=info.codec_summary() if info else None,
+        duration_s=info.duration_s if info else None,
+        retain_until=until,
+        lock_mode=lock,
+        created_at=deps.clock(),
+    )
+    return obj, uploaded
+
+
+def _adoptable_derivative(
+    deps: Deps, row: Recording, rule: Rule, *, name: str, content_type: str
+) -> ArchivedObject | None:
+    """The derivative an interrupted attempt uploaded from these same source bytes, if any.
+
+    Without this, a run killed between the derivative's upload and the UPLOADED commit would
+    transcode again, get different bytes, and leave the first upload as an orphan version.
+    ``verify`` of the UPLOADED step still re-checks the adopted object's bytes.
+    """
+    key = _key(row, name)
+    found: ObjectInfo | None = deps.store.head(key)
+    if found is None:
+        return None
+    meta = found.metadata
+    if (
+        meta.get("recording-id") != row.recording_id
+        or meta.get("kind") != "transcoded"
+        or not row.source_sha256
+        or meta.get(SOURCE_SHA256_META) != row.source_sha256
+        or not found.sha256
+    ):
+        return None
+    log.info("derivative already archived recording_id=%s key=%s", row.recording_id, key)
+    until, lock = _lock_for(deps, row, rule)
+    _ensure_locked(deps, found, until=until, lock=lock)
+    duration = meta.get(DURATION_META)
+    return ArchivedObject(
+        recording_id=row.recording_id,
+        kind="transcoded",
+        bucket=deps.store.bucket,
+        key=key,
+        version_id=found.version_id,
+        size_bytes=found.size_bytes,
+        sha256=found.sha256,
+        content_type=content_type,
+        codec=meta.get(CODEC_META),
+        duration_s=float(duration) if duration else None,
+        retain_until=until,
+        lock_mode=lock,
+        created_at=deps.clock(),
+    )
+
+
+def upload(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+    original = original_path(deps, row)
+    if not original.exists() or original.stat().st_size != row.source_size_bytes:
+        # The work file is gone (another machine, a cleaned work dir): download again.
+        return move(deps, row, S.READY, "work_file_missing"), None
+    rule = _rule(deps, row)
+    original_info = media.probe(original)
+    objects = []
+    obj, sent = _upload_one(
+        deps,
+        row,
+        rule,
+        kind="original",
+        path=original,
+        sha256=row.source_sha256 or "",
+        content_type=media.content_type_for(original.suffix.lstrip(".")),
+        info=original_info,
+    )
+    objects.append(obj)
+    report.uploaded_bytes += sent
+    target = derivative_for(rule, row.media_type)
+    if target is not None:
+        name, content_type = media.derivative_name(target)
+        adopted = _adoptable_derivative(deps, row, rule, name=name, content_type=content_type)
+        if adopted is not None:
+            objects.append(adopted)
+        else:
+            derived = original.with_name(name)
+            guard = deps.workdir.guard(derived)
+            # ffmpeg's output size is not known ahead: budget the original's size for it.
+            guard(original.stat().st_size)
+            try:
+                info = media.transcode(original, derived, target=target)
+            except MediaError as exc:
+                # The original is the evidence; a missing playback copy must not block it.
+                deps.catalog.append_audit(
+                    event="derivative_failed",
+                    actor=deps.worker,
+                    at=deps.clock(),
+                    recording_id=row.recording_id,
+                    detail={"target": target, "error": str(exc)[:500]},
+                )
+            else:
+                obj, sent = _upload_one(
+                    deps,
+                    row,
+                    rule,
+                    kind="transcoded",
+                    path=derived,
+                    sha256=sha256_file(derived),
+                    content_type=content_type,
+                    info=info,
+                )
+                objects.append(obj)
+                report.uploaded_bytes += sent
+            finally:
+                guard.done()
+    moved = move(
+        deps,
+        row,
+        S.UPLOADED,
+        "uploaded",
+        objects=objects,
+        policy_rule=rule.name,
+        detail={"keys": [o.key for o in objects]},
+    )
+    return moved, None
+
+
+def verify(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+    objects = deps.catalog.objects(row.recording_id)
+    if not any(o.kind == "original" for o in objects):
+        return move(deps, row, S.DOWNLOADED, "object_missing"), None
+    verified = []
+    try:
+        for obj in objects:
+            result = deps.store.verify(
+                obj.key, version_id=obj.version_id, sha256=obj.sha256, size_bytes=obj.size_bytes
+            )
+            obj.checksum_method = result.method
+            obj.verified_at = deps.clock()
+            verified.append(obj)
+    except ChecksumMismatch as exc:
+        # The stored bytes are not the downloaded bytes: upload again from the work file.
+        return fail(
+            deps,
+            row,
+            f"ChecksumMismatch: {exc}",
+            retryable=True,
+            retry_at=deps.clock(),
+            reset_to=S.DOWNLOADED,
+        )
+    archived = move(
+        deps,
+        row,
+        S.ARCHIVED,
+        "archived",
+        objects=verified,
+        archived_at=deps.clock(),
+        detail={
+            "objects": [
+                {
+                    "key": o.key,
+                    "version_id": o.version_id,
+                    "sha256": o.sha256,
+                    "method": o.checksum_method,
+                }
+                for o in verified
+            ]
+        },
+    )
+    deps.workdir.clean(row.recording_id)
+    return archived, None

@@ -1,0 +1,305 @@
+"""The two deletion paths, each guarded right before it acts and each leaving a certificate.
+
+- ``delete_source_copy``: the copy at Infobip, only of an ARCHIVED recording whose original has a
+  recorded verification with the same hash the catalog downloaded, and no legal hold.
+- ``delete_archive``: every object version of a recording in the bucket; the recording becomes
+  an EXPIRED tombstone without personal data.
+
+A refusal is audited (once per reason, so a daily run does not repeat it) and raised as a
+``PolicyError``. A certificate is the audit event of the deletion itself: who, what (ids,
+hashes, object versions), when, why and under which rule; the audit chain makes it tamper-evident.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flows.retention.deps import RetentionDeps
+from models.errors import LegalHoldActive, PolicyError, RecvaultError, SourceNotFound, StorageError
+from models.states import RecordingState
+from models.tables import ArchivedObject, Recording
+from storage.s3.store import ObjectStore
+
+log = logging.getLogger(__name__)
+S = RecordingState
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+@dataclass(frozen=True)
+class PlannedVersion:
+    """One object version in the bucket, as the store reports it now."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    kind: str
+    sha256: str | None
+    size_bytes: int
+    lock_mode: str | None
+    retain_until: datetime | None
+    legal_hold: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "version_id": self.version_id,
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "lock_mode": self.lock_mode,
+            "retain_until": iso(self.retain_until),
+            "legal_hold": self.legal_hold,
+        }
+
+    @property
+    def ref(self) -> tuple[str, str | None]:
+        return self.key, self.version_id
+
+
+def recording_prefixes(objects: Sequence[ArchivedObject]) -> list[str]:
+    """The recording's folders: keys embed the recording id, so nothing else lives there."""
+    return sorted({o.key.rsplit("/", 1)[0] + "/" for o in objects if "/" in o.key})
+
+
+def list_versions(store: ObjectStore, objects: Sequence[ArchivedObject]) -> list[PlannedVersion]:
+    """Every version in the recording's folders, with its lock state (one HEAD per version)."""
+    tracked = {(o.key, o.version_id): o for o in objects}
+    found: list[PlannedVersion] = []
+    for prefix in recording_prefixes(objects):
+        for listed in store.iter_versions(prefix):
+            info = store.head(listed.key, version_id=listed.version_id)
+            if info is None:  # deleted between the listing and the HEAD
+                continue
+            known = tracked.get((listed.key, listed.version_id))
+            kind = known.kind if known else info.metadata.get("kind", "unknown")
+            found.append(
+                PlannedVersion(
+                    bucket=store.bucket,
+                    key=listed.key,
+                    version_id=listed.version_id,
+                    kind=kind,
+                    sha256=known.sha256 if known else info.sha256,
+                    size_bytes=info.size_bytes,
+                    lock_mode=info.lock_mode,
+                    retain_until=info.retain_until,
+                    legal_hold=bool(info.legal_hold),
+                )
+            )
+    return sorted(found, key=lambda v: (v.key, v.version_id or ""))
+
+
+def original_of(objects: Sequence[ArchivedObject]) -> ArchivedObject | None:
+    return next((o for o in objects if o.kind == "original"), None)
+
+
+def source_deletion_problem(
+    row: Recording, objects: Sequence[ArchivedObject], holds: Sequence[int]
+) -> str | None:
+    """Why the source copy may not be deleted now, or None."""
+    if holds:
+        return f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+    if row.state != S.ARCHIVED:
+        return f"state is {row.state}; only ARCHIVED recordings qualify"
+    original = original_of(objects)
+    if original is None or original.deleted_at is not None:
+        return "no archived original in the catalog"
+    if original.verified_at is None:
+        return "no recorded verification of the archived copy"
+    if not row.source_sha256 or original.sha256 != row.source_sha256:
+        return "the archived original's hash differs from the downloaded hash"
+    return None
+
+
+def audit_refusal(deps: RetentionDeps, recording_id: str, action: str, reason: str) -> None:
+    """Audits a refused deletion unless the last refusal of this action said the same."""
+    event = f"{action}_refused"
+    previous = [e for e in deps.catalog.audit_events(recording_id) if e.event == event]
+    if previous and (previous[-1].detail or {}).get("reason") == reason:
+        return
+    deps.catalog.append_audit(
+        event=event,
+        actor=deps.actor,
+        at=deps.clock(),
+        recording_id=recording_id,
+        detail={"reason": reason},
+    )
+    log.info("deletion refused recording_id=%s action=%s reason=%s", recording_id, action, reason)
+
+
+def certificate(
+    deps: RetentionDeps,
+    *,
+    kind: str,
+    row: Recording,
+    at: datetime,
+    why: str,
+    rule: str | None,
+    where: str,
+    versions: Sequence[PlannedVersion] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    """The deletion certificate: ids, hashes and dates only (the audit log is never erased)."""
+    return {
+        "certificate_id": uuid.uuid4().hex,
+        "kind": kind,
+        "who": deps.actor,
+        "when": iso(at),
+        "why": why,
+        "rule": rule,
+        "where": where,
+        "recording": {
+            "recording_id": row.recording_id,
+            "conversation_id": row.conversation_id,
+            "call_id": row.call_id,
+            "media_type": row.media_type,
+            "started_at": iso(row.started_at),
+            "archived_at": iso(row.archived_at),
+            "state_before": str(row.state),
+        },
+        "source_sha256": row.source_sha256,
+        "source_size_bytes": row.source_size_bytes,
+        "objects": [v.as_dict() for v in versions],
+        "legal_holds": "none active at deletion",
+        **extra,
+    }
+
+
+def delete_source_copy(
+    deps: RetentionDeps, recording_id: str, *, why: str, rule: str | None
+) -> Recording:
+    """Deletes the copy at Infobip after checking, on committed state, that it may go."""
+    row = deps.catalog.get(recording_id)
+    objects = deps.catalog.objects(recording_id)
+    holds = deps.catalog.holds_covering(recording_id)
+    problem = source_deletion_problem(row, objects, holds)
+    if problem is not None:
+        audit_refusal(deps, recording_id, "source_deletion", problem)
+        error = LegalHoldActive if holds else PolicyError
+        raise error(f"recording {recording_id}: source copy not deleted: {problem}")
+    original = original_of(objects)
+    assert original is not None  # noqa: S101 - source_deletion_problem checked it
+    note = "deleted at Infobip"
+    try:
+        deps.source().delete_recording(recording_id)
+    except SourceNotFound:
+        note = "Infobip no longer had it (404): recorded as deleted"
+    at = deps.clock()
+    cert = certificate(
+        deps,
+        kind="source_deletion",
+        row=row,
+        at=at,
+        why=why,
+        rule=rule,
+        where="infobip",
+        verified_sha256=original.sha256,
+        verified_at=iso(original.verified_at),
+        verified_key=original.key,
+        verified_version_id=original.version_id,
+        outcome=note,
+    )
+    done = deps.catalog.record_source_deletion(
+        recording_id, sha256=original.sha256, at=at, actor=deps.actor, certificate=cert
+    )
+    log.info("source deleted recording_id=%s sha256=%s", recording_id, original.sha256)
+    return done
+
+
+def _deletion_order(versions: Sequence[PlannedVersion]) -> list[PlannedVersion]:
+    # The original goes last: if a deletion fails half-way, the evidence is what remains.
+    return sorted(versions, key=lambda v: (v.kind == "original", v.key, v.version_id or ""))
+
+
+def delete_archive(
+    deps: RetentionDeps,
+    recording_id: str,
+    versions: Sequence[PlannedVersion],
+    *,
+    kind: str,
+    event: str,
+    why: str,
+    rule: str | None,
+    retain_until: datetime | None,
+    bypass_governance: bool = False,
+    **extra: Any,
+) -> Recording:
+    """Deletes ``versions`` (the plan's), checks nothing is left, and tombstones the recording."""
+    row = deps.catalog.get(recording_id)
+    holds = deps.catalog.holds_covering(recording_id)
+    if holds:
+        reason = f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+        audit_refusal(deps, recording_id, kind, reason)
+        raise LegalHoldActive(f"recording {recording_id}: archive not deleted: {reason}")
+    if row.state not in (S.ARCHIVED, S.SOURCE_DELETED):
+        raise PolicyError(f"recording {recording_id}: state is {row.state}; nothing to delete")
+    where = f"s3://{deps.store.bucket}"
+    deleted: list[PlannedVersion] = []
+    error: RecvaultError | None = None
+    for version in _deletion_order(versions):
+        try:
+            deps.store.delete_version(
+                version.key,
+                version_id=version.version_id,
+                bypass_governance=bypass_governance and version.lock_mode == "GOVERNANCE",
+            )
+        except RecvaultError as exc:
+            error = exc
+            break
+        deleted.append(version)
+    if error is None:
+        left = list_versions(deps.store, deps.catalog.objects(recording_id))
+        if left:
+            error = StorageError(
+                f"recording {recording_id}: {len(left)} object version(s) appeared after the "
+                "plan was made; the next run deletes them"
+            )
+    at = deps.clock()
+    # The same certificate either way; only its closing fields differ.
+    certify = functools.partial(
+        certificate,
+        deps,
+        kind=kind,
+        row=row,
+        at=at,
+        why=why,
+        rule=rule,
+        where=where,
+        versions=deleted,
+        **extra,
+    )
+    if error is not None:
+        if deleted:
+            deps.catalog.record_versions_deleted(
+                recording_id,
+                versions=[v.ref for v in deleted],
+                at=at,
+                actor=deps.actor,
+                event="deletion_incomplete",
+                detail=certify(error=str(error)),
+            )
+        raise error
+    cert = certify(retain_until=iso(retain_until), bypass_governance=bypass_governance)
+    done = deps.catalog.record_expiry(
+        recording_id,
+        versions=[v.ref for v in deleted],
+        retain_until=retain_until,
+        reason=why,
+        at=at,
+        actor=deps.actor,
+        event=event,
+        certificate=cert,
+    )
+    log.info(
+        "archive deleted recording_id=%s versions=%d event=%s", recording_id, len(deleted), event
+    )
+    return done

@@ -1,0 +1,179 @@
+"""Legal holds: place, release, list, and keep S3 legal holds in step with the catalog.
+
+A hold is two locks. The catalog hold blocks every recvault deletion path (source deletion,
+expiry, erasure): each one checks for covering holds on committed data right before it acts.
+The S3 object legal hold (ON on every version of every covered recording) makes the bucket
+itself refuse the deletion, whoever asks. The catalog hold is committed first, so a failure
+half-way through the S3 part still leaves the recordings protected from recvault; recordings
+archived after the hold was placed get their S3 hold at the next ``retention apply``.
+
+Releasing a hold turns the S3 legal hold OFF only on recordings no other active hold covers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flows.retention.delete import iso, list_versions
+from flows.retention.deps import RetentionDeps
+from models.errors import CatalogError, ConfigError, RecvaultError, StorageError
+from models.tables import LegalHold
+from storage.catalog.store import Catalog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HoldToApply:
+    """A covered recording whose objects the hold has not yet put under S3 legal hold."""
+
+    hold_id: int
+    recording_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"hold_id": self.hold_id, "recording_id": self.recording_id}
+
+
+@dataclass(frozen=True)
+class HoldReport:
+    hold: LegalHold
+    recordings: int  # covered by the scope now
+    versions: int  # object versions switched to (or found at) S3 legal hold ON
+    kept: int = 0  # on release: recordings still covered by another hold
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**hold_json(self.hold), "recordings": self.recordings, "versions": self.versions}
+
+
+def hold_json(hold: LegalHold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "scope_kind": hold.scope_kind,
+        "scope_value": hold.scope_value,
+        "reason": hold.reason,
+        "case": hold.case_ref,
+        "placed_by": hold.placed_by,
+        "placed_at": iso(hold.placed_at),
+        "released_by": hold.released_by,
+        "released_at": iso(hold.released_at),
+        "active": hold.released_at is None,
+    }
+
+
+def _undeleted_objects(deps: RetentionDeps, recording_id: str) -> bool:
+    return any(o.deleted_at is None for o in deps.catalog.objects(recording_id))
+
+
+def apply_hold_to_recording(deps: RetentionDeps, hold_id: int, recording_id: str) -> int:
+    """S3 legal hold ON on every version of the recording; returns how many versions it holds."""
+    versions = list_versions(deps.store, deps.catalog.objects(recording_id))
+    for version in versions:
+        if not version.legal_hold:
+            deps.store.set_legal_hold(version.key, version_id=version.version_id, on=True)
+    deps.catalog.record_hold_applied(
+        hold_id, recording_id, versions=len(versions), at=deps.clock(), actor=deps.actor
+    )
+    log.info("legal hold applied hold_id=%d recording_id=%s", hold_id, recording_id)
+    return len(versions)
+
+
+def plan_hold_sync(deps: RetentionDeps) -> list[HoldToApply]:
+    """Covered recordings with objects that their active hold has not yet applied to."""
+    jobs: list[HoldToApply] = []
+    for hold in deps.catalog.list_holds():
+        hold_id = hold.id or 0
+        linked = {link.recording_id for link in deps.catalog.hold_links(hold_id)}
+        for recording_id in deps.catalog.hold_covered_ids(hold):
+            if recording_id not in linked and _undeleted_objects(deps, recording_id):
+                jobs.append(HoldToApply(hold_id, recording_id))
+    return jobs
+
+
+def place_hold(
+    deps: RetentionDeps, *, scope_kind: str, scope_value: str, reason: str, case_ref: str
+) -> HoldReport:
+    hold = deps.catalog.place_hold(
+        scope_kind=scope_kind,
+        scope_value=scope_value,
+        reason=reason,
+        case_ref=case_ref,
+        actor=deps.actor,
+        at=deps.clock(),
+    )
+    hold_id = hold.id or 0
+    covered = deps.catalog.hold_covered_ids(hold)
+    held = 0
+    failures: list[str] = []
+    for recording_id in covered:
+        if not _undeleted_objects(deps, recording_id):
+            continue
+        try:
+            held += apply_hold_to_recording(deps, hold_id, recording_id)
+        except CatalogError:
+            raise
+        except RecvaultError as exc:
+            failures.append(f"{recording_id}: {exc}")
+    log.info("legal hold placed hold_id=%d recordings=%d versions=%d", hold_id, len(covered), held)
+    if failures:
+        raise StorageError(
+            f"legal hold #{hold_id} is placed in the catalog and blocks every recvault deletion, "
+            f"but the S3 legal hold failed on {len(failures)} recording(s) (first: {failures[0]}); "
+            "recvault retention apply retries it"
+        )
+    return HoldReport(hold, recordings=len(covered), versions=held)
+
+
+def release_holds(deps: RetentionDeps, ref: str) -> list[HoldReport]:
+    """Releases the active holds named by ``ref`` (a hold id or a case reference)."""
+    found = deps.catalog.find_holds(ref, active_only=True)
+    if not found:
+        raise ConfigError(f"no active legal hold with id or case {ref!r}: see recvault hold list")
+    reports = []
+    for hold in found:
+        hold_id = hold.id or 0
+        released = deps.catalog.release_hold(hold_id, actor=deps.actor, at=deps.clock())
+        recordings = {link.recording_id for link in deps.catalog.hold_links(hold_id)}
+        recordings |= set(deps.catalog.hold_covered_ids(hold))
+        lifted = kept = 0
+        for recording_id in sorted(recordings):
+            others = deps.catalog.holds_covering(recording_id)
+            if others:
+                kept += 1
+                continue
+            lifted += _lift_s3_hold(deps, hold_id, recording_id)
+        log.info("legal hold released hold_id=%d versions=%d kept=%d", hold_id, lifted, kept)
+        reports.append(HoldReport(released, recordings=len(recordings), versions=lifted, kept=kept))
+    return reports
+
+
+def _lift_s3_hold(deps: RetentionDeps, hold_id: int, recording_id: str) -> int:
+    versions = [
+        v for v in list_versions(deps.store, deps.catalog.objects(recording_id)) if v.legal_hold
+    ]
+    for version in versions:
+        deps.store.set_legal_hold(version.key, version_id=version.version_id, on=False)
+    if versions:
+        deps.catalog.append_audit(
+            event="legal_hold_lifted",
+            actor=deps.actor,
+            at=deps.clock(),
+            recording_id=recording_id,
+            detail={"hold_id": hold_id, "versions": len(versions), "s3_legal_hold": "OFF"},
+        )
+    return len(versions)
+
+
+def list_holds(catalog: Catalog, *, include_released: bool = False) -> list[dict[str, Any]]:
+    rows = []
+    for hold in catalog.list_holds(include_released=include_released):
+        links = catalog.hold_links(hold.id or 0)
+        rows.append(
+            {
+                **hold_json(hold),
+                "recordings": len(catalog.hold_covered_ids(hold)),
+                "s3_held_recordings": len(links),
+            }
+        )
+    return rows

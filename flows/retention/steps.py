@@ -1,0 +1,398 @@
+"""Retention as plain functions: plan what the policy says is due, then do exactly that.
+
+``plan_retention`` only reads (catalog, bucket listings and HEADs); a dry run prints it. The real
+run (``apply_plan``) takes the same plan and carries it out item by item: first the S3 legal
+holds that active holds still lack, then source deletions, then archive expiries. Each deletion
+re-checks holds and state on committed data right before it acts, so a hold placed after the
+plan still wins.
+
+Retain-until is the latest of the rule's date (call start + retention) and any Object Lock date
+recorded in the catalog or reported by the bucket, so an expiry never tries to delete before
+S3 would allow it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flows.retention.delete import (
+    PlannedVersion,
+    audit_refusal,
+    delete_archive,
+    delete_source_copy,
+    iso,
+    list_versions,
+    original_of,
+)
+from flows.retention.deps import RetentionDeps
+from flows.retention.holds import HoldToApply, apply_hold_to_recording, plan_hold_sync
+from models.errors import CatalogError, CatalogLocked, LegalHoldActive, PolicyError, RecvaultError
+from models.policy.facts import RecordingFacts
+from models.policy.retention import (
+    Action,
+    Decision,
+    decide_expiry,
+    decide_source_deletion,
+    retain_until,
+    source_delete_due,
+)
+from models.policy.rules import Rule
+from models.states import RecordingState
+from models.tables import ArchivedObject, Recording
+
+log = logging.getLogger(__name__)
+S = RecordingState
+RETENTION_LOCK = "retention"
+LOCK_LEASE_S = 600
+
+DELETE_SOURCE = "delete_source"
+EXPIRE = "expire"
+ERASE = "erase"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One deletion the policy calls for (``decision`` delete) or refuses (blocked)."""
+
+    recording_id: str
+    action: str
+    decision: str
+    reason: str
+    rule: str
+    state: str
+    where: str
+    due_at: datetime | None = None
+    retain_until: datetime | None = None
+    source_sha256: str | None = None
+    holds: tuple[int, ...] = ()
+    delete_source: bool = False
+    bypass_governance: bool = False
+    versions: tuple[PlannedVersion, ...] = ()
+
+    @property
+    def proceed(self) -> bool:
+        return self.decision == Action.DELETE.value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recording_id": self.recording_id,
+            "action": self.action,
+            "decision": self.decision,
+            "reason": self.reason,
+            "rule": self.rule,
+            "state": self.state,
+            "where": self.where,
+            "due_at": iso(self.due_at),
+            "retain_until": iso(self.retain_until),
+            "source_sha256": self.source_sha256,
+            "holds": list(self.holds),
+            "delete_source": self.delete_source,
+            "bypass_governance": self.bypass_governance,
+            "objects": [v.as_dict() for v in self.versions],
+        }
+
+
+@dataclass
+class RetentionPlan:
+    at: datetime
+    items: list[PlanItem] = field(default_factory=list)
+    holds_to_apply: list[HoldToApply] = field(default_factory=list)
+    considered: int = 0
+    waiting: int = 0
+
+    @property
+    def deletions(self) -> list[PlanItem]:
+        return [item for item in self.items if item.proceed]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "considered": self.considered,
+            "waiting": self.waiting,
+            "deletions": len(self.deletions),
+            "refusals": len(self.items) - len(self.deletions),
+            "holds_to_apply": [h.as_dict() for h in self.holds_to_apply],
+            "items": [item.as_dict() for item in self.items],
+        }
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    recording_id: str
+    action: str
+    outcome: str  # done | refused | failed
+    detail: str
+    state: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recording_id": self.recording_id,
+            "action": self.action,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "state": self.state,
+        }
+
+
+class ResultTally:
+    """Counts of a run's item outcomes; shared by retention and erasure runs."""
+
+    results: list[ItemResult]
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0
+
+    def tally(self) -> dict[str, Any]:
+        return {
+            "results": [r.as_dict() for r in self.results],
+            "done": self.count("done"),
+            "refused": self.count("refused"),
+            "failed": self.count("failed"),
+        }
+
+
+@dataclass
+class RetentionRun(ResultTally):
+    plan: RetentionPlan
+    dry_run: bool
+    results: list[ItemResult] = field(default_factory=list)
+    holds_applied: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "plan": self.plan.as_dict(),
+            **self.tally(),
+            "holds_applied": self.holds_applied,
+        }
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def rule_for(deps: RetentionDeps, row: Recording) -> Rule:
+    return deps.policy.match(RecordingFacts.from_row(row)).rule
+
+
+def effective_retain_until(
+    rule: Rule, row: Recording, objects: Sequence[ArchivedObject], versions: Sequence[Any] = ()
+) -> datetime:
+    """The latest of the rule's date and every Object Lock date known for the recording."""
+    dates = [retain_until(rule, row.started_at)]
+    dates += [o.retain_until for o in objects if o.retain_until is not None]
+    dates += [v.retain_until for v in versions if v.retain_until is not None]
+    return max(dates)
+
+
+def is_verified(row: Recording, objects: Sequence[ArchivedObject]) -> bool:
+    original = original_of(objects)
+    return (
+        original is not None
+        and original.verified_at is not None
+        and original.deleted_at is None
+        and bool(row.source_sha256)
+        and original.sha256 == row.source_sha256
+    )
+
+
+def check_store(decision: Decision, versions: Sequence[PlannedVersion], now: datetime) -> Decision:
+    """What the bucket itself says: a version under S3 legal hold or still locked past ``now``."""
+    if not decision.proceed:
+        return decision
+    held = [v for v in versions if v.legal_hold]
+    if held:
+        first = held[0]
+        return Decision(
+            Action.BLOCKED,
+            f"S3 legal hold is ON on {first.key} version {first.version_id}",
+            decision.due_at,
+        )
+    locked = [v.retain_until for v in versions if v.retain_until and v.retain_until > now]
+    if locked:
+        until = max(locked)
+        return Decision(Action.WAIT, f"object lock until {until:%Y-%m-%d %H:%M}Z", until)
+    return decision
+
+
+def _not_yet(decision: Decision, due: datetime | None, now: datetime) -> Decision:
+    """A hold refuses a deletion only once it is due; before that the recording just waits
+    (so a held recording is not listed and audited as refused on every run for years)."""
+    if decision.action is Action.BLOCKED and due is not None and now < due:
+        return Decision(Action.WAIT, f"due {due:%Y-%m-%d %H:%M}Z ({decision.reason})", due)
+    return decision
+
+
+def _item(
+    row: Recording, rule: Rule, action: str, decision: Decision, where: str, **more: Any
+) -> PlanItem:
+    return PlanItem(
+        recording_id=row.recording_id,
+        action=action,
+        decision=decision.action.value,
+        reason=decision.reason,
+        rule=rule.name,
+        state=str(row.state),
+        where=where,
+        due_at=decision.due_at,
+        source_sha256=row.source_sha256,
+        **more,
+    )
+
+
+def plan_retention(deps: RetentionDeps) -> RetentionPlan:
+    now = deps.clock()
+    plan = RetentionPlan(at=now)
+    holds = deps.catalog.active_holds_by_recording()
+    bucket = f"s3://{deps.store.bucket}"
+    for row, objects in deps.catalog.iter_with_objects({S.ARCHIVED, S.SOURCE_DELETED}):
+        plan.considered += 1
+        rule = rule_for(deps, row)
+        held = tuple(holds.get(row.recording_id, ()))
+        source = decide_source_deletion(
+            RecordingState(row.state),
+            verified=is_verified(row, objects),
+            on_hold=bool(held),
+            rule=rule,
+            archived_at=row.archived_at,
+            now=now,
+        )
+        if row.archived_at is not None:
+            source = _not_yet(source, source_delete_due(rule, row.archived_at), now)
+        if source.action in (Action.DELETE, Action.BLOCKED):
+            plan.items.append(_item(row, rule, DELETE_SOURCE, source, "infobip", holds=held))
+        until = effective_retain_until(rule, row, objects)
+        expiry = decide_expiry(
+            RecordingState(row.state), retain_until=until, on_hold=bool(held), now=now
+        )
+        expiry = _not_yet(expiry, until, now)
+        versions: list[PlannedVersion] = []
+        if expiry.proceed:
+            versions = list_versions(deps.store, objects)
+            until = effective_retain_until(rule, row, objects, versions)
+            expiry = check_store(expiry, versions, now)
+        if expiry.action in (Action.DELETE, Action.BLOCKED):
+            plan.items.append(
+                _item(
+                    row,
+                    rule,
+                    EXPIRE,
+                    expiry,
+                    bucket,
+                    retain_until=until,
+                    holds=held,
+                    versions=tuple(versions),
+                )
+            )
+        if Action.WAIT in (source.action, expiry.action):
+            plan.waiting += 1
+    plan.holds_to_apply = plan_hold_sync(deps)
+    log.info(
+        "retention planned considered=%d deletions=%d refusals=%d holds_to_apply=%d",
+        plan.considered,
+        len(plan.deletions),
+        len(plan.items) - len(plan.deletions),
+        len(plan.holds_to_apply),
+    )
+    return plan
+
+
+# --- carrying it out ---------------------------------------------------------------------------
+
+
+@contextmanager
+def retention_lock(deps: RetentionDeps) -> Iterator[Callable[[], None]]:
+    """One deleting run at a time (retention apply or erase), across processes. Yields a
+    ``renew`` to call between items; a crashed run's lease lapses after ``LOCK_LEASE_S``."""
+    holder = f"{deps.actor}:{uuid.uuid4().hex[:8]}"
+    if not deps.catalog.acquire_lock(
+        RETENTION_LOCK, holder=holder, now=deps.clock(), lease_s=LOCK_LEASE_S
+    ):
+        other = deps.catalog.lock_holder(RETENTION_LOCK)
+        raise CatalogLocked(
+            f"another retention run or erasure is in progress ({other}); try again when it ends"
+        )
+
+    def renew() -> None:
+        if not deps.catalog.renew_lock(
+            RETENTION_LOCK, holder=holder, now=deps.clock(), lease_s=LOCK_LEASE_S
+        ):
+            raise CatalogLocked("the retention lock was lost (lease expired); run again")
+
+    try:
+        yield renew
+    finally:
+        deps.catalog.release_lock(RETENTION_LOCK, holder=holder)
+
+
+def execute_item(deps: RetentionDeps, item: PlanItem) -> ItemResult:
+    """Does one plan item; refusals and failures are results, catalog outages raise."""
+    if not item.proceed:
+        audit_refusal(deps, item.recording_id, _refusal_action(item.action), item.reason)
+        return ItemResult(item.recording_id, item.action, "refused", item.reason, item.state)
+    try:
+        if item.action == DELETE_SOURCE:
+            row = delete_source_copy(deps, item.recording_id, why=item.reason, rule=item.rule)
+        else:
+            row = delete_archive(
+                deps,
+                item.recording_id,
+                item.versions,
+                kind="archive_expiry",
+                event="archive_expired",
+                why=item.reason,
+                rule=item.rule,
+                retain_until=item.retain_until,
+            )
+    except CatalogError:
+        raise
+    except (LegalHoldActive, PolicyError) as exc:
+        return ItemResult(item.recording_id, item.action, "refused", str(exc), item.state)
+    except RecvaultError as exc:
+        log.warning(
+            "retention item failed recording_id=%s action=%s", item.recording_id, item.action
+        )
+        state = str(deps.catalog.get(item.recording_id).state)
+        return ItemResult(item.recording_id, item.action, "failed", str(exc), state)
+    return ItemResult(item.recording_id, item.action, "done", item.reason, str(row.state))
+
+
+def _refusal_action(action: str) -> str:
+    return {DELETE_SOURCE: "source_deletion", EXPIRE: "archive_expiry"}.get(action, action)
+
+
+def apply_plan(deps: RetentionDeps, plan: RetentionPlan) -> RetentionRun:
+    run = RetentionRun(plan=plan, dry_run=False)
+    with retention_lock(deps) as renew:
+        for job in plan.holds_to_apply:
+            run.holds_applied += apply_hold_to_recording(deps, job.hold_id, job.recording_id)
+            renew()
+        # Source copies first: an expiry in the same run then finds the state SOURCE_DELETED.
+        ordered = [i for i in plan.items if i.action == DELETE_SOURCE]
+        ordered += [i for i in plan.items if i.action != DELETE_SOURCE]
+        for item in ordered:
+            run.results.append(execute_item(deps, item))
+            renew()
+    log.info(
+        "retention applied done=%d refused=%d failed=%d",
+        run.count("done"),
+        run.count("refused"),
+        run.count("failed"),
+    )
+    return run
+
+
+def run_retention(deps: RetentionDeps, *, dry_run: bool) -> RetentionRun:
+    plan = plan_retention(deps)
+    if dry_run:
+        return RetentionRun(plan=plan, dry_run=True)
+    return apply_plan(deps, plan)

@@ -1,0 +1,230 @@
+"""The ``recvault`` command line. Every error a user can cause ends as one line and an exit code.
+
+Exit codes (also in the README): 0 done; 1 unexpected; 2 usage or configuration; 3 Infobip
+refused the credentials; 4 Infobip unreachable or failing; 5 storage (S3, work dir);
+6 catalog; 7 policy; 8 verification found problems; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, Any
+
+# Before Prefect is imported anywhere: no telemetry from a compliance tool's machines.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import typer
+from rich.console import Console
+from typer.exceptions import TyperException
+
+from models.errors import RecvaultError
+from models.settings import Settings, load_settings
+from recvault.cli.dates import check_window, parse_when
+from recvault.cli.retention import erase_command, hold_app, retention_app
+
+EXIT_VERIFY_PROBLEMS = 8
+
+app = typer.Typer(
+    name="recvault",
+    help="Archive Infobip call recordings into S3 with a catalog auditors can trust.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+catalog_app = typer.Typer(help="Search the catalog.", no_args_is_help=True)
+simulator_app = typer.Typer(help="The local Infobip simulator.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(simulator_app, name="simulator")
+
+# Piped output (files, CI logs) gets room for the whole table instead of rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Start (ISO 8601, UTC if no zone), inclusive.")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="End (ISO 8601, UTC if no zone), exclusive.")
+]
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+@app.command()
+def archive(since: SinceOpt = None, until: UntilOpt = None, as_json: JsonFlag = False) -> None:
+    """Run the archive flow once: list new recordings and archive them."""
+    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
+    check_window(start, end)
+    settings = _settings()
+    settings.require("infobip_base_url", "infobip_api_key", "s3_bucket")
+    # Imported only now: Prefect takes seconds to import, bad input should not wait for it.
+    from recvault.cli.runner import run_archive_cli
+
+    summary = run_archive_cli(settings, start, end, progress=not as_json and err.is_terminal)
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict()))
+    else:
+        from recvault.cli.render import print_summary
+
+        print_summary(out, summary)
+
+
+@catalog_app.command("search")
+def catalog_search(
+    conversation_id: Annotated[str | None, typer.Option(help="Conversation id.")] = None,
+    call_id: Annotated[str | None, typer.Option(help="Call id.")] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="Agent id, identity or name (whole conversations).")
+    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="ARCHIVED, PENDING, FAILED, QUARANTINED, SOURCE_DELETED or EXPIRED."),
+    ] = None,
+    recording_id: Annotated[str | None, typer.Option(help="One recording id.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search archived recordings (a table, or a JSON array with --json)."""
+    from recvault.cli.render import recording_json, recordings_table
+    from storage.catalog.store import Catalog
+
+    statuses = {"ARCHIVED", "PENDING", "FAILED", "QUARANTINED", "SOURCE_DELETED", "EXPIRED"}
+    if status is not None and status.upper() not in statuses:
+        raise typer.BadParameter(
+            f"{status!r} is not one of {', '.join(sorted(statuses))}", param_hint="--status"
+        )
+    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
+    check_window(start, end)
+    catalog = Catalog.open(_settings().resolved_database_url)
+    try:
+        rows = catalog.search(
+            conversation_id=conversation_id,
+            call_id=call_id,
+            agent=agent,
+            since=start,
+            until=end,
+            status=status.upper() if status else None,
+            recording_id=recording_id,
+            limit=limit,
+        )
+    finally:
+        catalog.close()
+    if as_json:
+        sys.stdout.write(json.dumps([recording_json(r, o) for r, o in rows], indent=2) + "\n")
+    else:
+        out.print(recordings_table(rows))
+
+
+@app.command()
+def verify(
+    as_json: JsonFlag = False,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also check the audit chain and look for orphans.")
+    ] = False,
+) -> None:
+    """Re-read every archived object and compare size and SHA-256 with the catalog."""
+    from recvault.cli.verify import run_verify
+
+    settings = _settings()
+    settings.require("s3_bucket")
+    report = run_verify(settings, progress=not as_json and err.is_terminal, deep=deep)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        from recvault.cli.render import print_verify_report
+
+        print_verify_report(out, report)
+        for note in report.unadopted:
+            out.print(f"note: {note.key}: {note.problem}", markup=False, highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_VERIFY_PROBLEMS)
+
+
+@app.command()
+def doctor(as_json: JsonFlag = False) -> None:
+    """Check the bucket, Infobip, the catalog and ffmpeg, on one screen."""
+    from recvault.cli.doctor import run_doctor
+
+    settings = _settings()
+    ok = run_doctor(settings, out, as_json=as_json)
+    if not ok:
+        raise typer.Exit(5)
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(min=1, max=5000, help="Recordings to simulate.")] = 40,
+    keep: Annotated[bool, typer.Option(help="Keep the demo's data folder.")] = False,
+) -> None:
+    """Archive a simulated Infobip account into a local S3, then show the catalog."""
+    from recvault.cli.demo import run_demo
+
+    run_demo(out, count=count, keep=keep)
+
+
+@simulator_app.command("serve")
+def simulator_serve(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8099,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    scenario: Annotated[
+        str, typer.Option(help="Preset (demo, clean, faulty) or a scenario JSON file.")
+    ] = "demo",
+    count: Annotated[int | None, typer.Option(min=1, help="Override the recording count.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+) -> None:
+    """Serve the Infobip simulator over HTTP until interrupted."""
+    from simulator.scenario import load_scenario
+    from simulator.server import serve
+
+    chosen = load_scenario(scenario, count=count, seed=seed)
+    serve(chosen, host=host, port=port)
+
+
+app.add_typer(retention_app, name="retention")
+app.add_typer(hold_app, name="hold")
+app.command("erase")(erase_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    code = _main(argv)
+    sys.exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        result: Any = app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err.print("recvault: interrupted")
+        return 130
+    except TyperException as exc:  # usage errors: unknown flag, bad value, missing argument
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "recvault"
+        err.print(f"recvault: error: {exc.format_message()} (see {where} --help)", markup=False)
+        return exc.exit_code
+    except RecvaultError as exc:
+        err.print(f"recvault: error: {exc}", markup=False, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("recvault: interrupted")
+        return 130
+    except Exception as exc:
+        if os.environ.get("RECVAULT_DEBUG"):
+            raise
+        err.print(
+            f"recvault: unexpected error: {type(exc).__name__}: {str(exc)[:300]} "
+            "(set RECVAULT_DEBUG=1 to see the traceback)",
+            markup=False,
+            highlight=False,
+        )
+        return 1
+    return result if isinstance(result, int) else 0

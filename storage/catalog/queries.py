@@ -1,0 +1,161 @@
+"""Statements the ``Catalog`` runs inside the sessions it opens: searches and row helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from models.errors import CatalogError
+from models.states import IN_PROGRESS
+from models.tables import ArchivedObject, AuditEvent, Recording
+from storage.catalog.rows import object_values, require_aware, states_for_status
+
+# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
+_IN_CHUNK = 500
+RUN_FINISHED = "run_finished"
+
+
+def search_recordings(
+    session: Session,
+    *,
+    conversation_id: str | None = None,
+    call_id: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: str | None = None,
+    recording_id: str | None = None,
+    limit: int | None = None,
+) -> list[Recording]:
+    require_aware("since", since)
+    require_aware("until", until)
+    stmt = sa.select(Recording)
+    if recording_id is not None:
+        stmt = stmt.where(col(Recording.recording_id) == recording_id)
+    if conversation_id is not None:
+        stmt = stmt.where(col(Recording.conversation_id) == conversation_id)
+    if call_id is not None:
+        stmt = stmt.where(col(Recording.call_id) == call_id)
+    if agent is not None:
+        stmt = stmt.where(col(Recording.conversation_id).in_(_agent_conversations(agent)))
+    if since is not None:
+        stmt = stmt.where(col(Recording.started_at) >= since)
+    if until is not None:
+        stmt = stmt.where(col(Recording.started_at) < until)
+    if status is not None:
+        states = sorted(s.value for s in states_for_status(status))
+        stmt = stmt.where(col(Recording.state).in_(states))
+    stmt = stmt.order_by(col(Recording.started_at), col(Recording.recording_id))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def _agent_conversations(agent: str) -> sa.Select[str | None]:
+    """Conversations that have an AGENT leg whose id, identity or name is ``agent``."""
+    wanted = agent.strip().lower()
+    return sa.select(col(Recording.conversation_id)).where(
+        sa.func.upper(col(Recording.participant_type)) == "AGENT",
+        col(Recording.conversation_id).is_not(None),
+        sa.or_(
+            sa.func.lower(col(Recording.participant_id)) == wanted,
+            sa.func.lower(col(Recording.participant_identity)) == wanted,
+            sa.func.lower(col(Recording.participant_name)) == wanted,
+        ),
+    )
+
+
+def objects_by_recording(
+    session: Session, recording_ids: Sequence[str]
+) -> dict[str, list[ArchivedObject]]:
+    found: dict[str, list[ArchivedObject]] = {rid: [] for rid in recording_ids}
+    unique = list(found)
+    for start in range(0, len(unique), _IN_CHUNK):
+        chunk = unique[start : start + _IN_CHUNK]
+        stmt = (
+            sa.select(ArchivedObject)
+            .where(col(ArchivedObject.recording_id).in_(chunk))
+            .order_by(col(ArchivedObject.recording_id), col(ArchivedObject.kind))
+        )
+        for obj in session.scalars(stmt):
+            found[obj.recording_id].append(obj)
+    return found
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    stmt = sa.select(col(Recording.state), sa.func.count()).group_by(col(Recording.state))
+    return {str(state): int(count) for state, count in session.execute(stmt)}
+
+
+def audit_events(session: Session, recording_id: str | None) -> list[AuditEvent]:
+    stmt = sa.select(AuditEvent).order_by(col(AuditEvent.id))
+    if recording_id is not None:
+        stmt = stmt.where(col(AuditEvent.recording_id) == recording_id)
+    return list(session.scalars(stmt))
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """The earliest retry time among unclaimed in-progress recordings that are waiting."""
+    stmt = sa.select(sa.func.min(col(Recording.next_attempt_at))).where(
+        col(Recording.state).in_(sorted(s.value for s in IN_PROGRESS)),
+        col(Recording.claimed_by).is_(None),
+        col(Recording.next_attempt_at).is_not(None),
+    )
+    return _as_utc(session.scalar(stmt))
+
+
+def last_window_end(session: Session) -> datetime | None:
+    """``window_end`` of the latest run-level ``run_finished`` audit event."""
+    stmt = (
+        sa.select(col(AuditEvent.detail))
+        .where(col(AuditEvent.event) == RUN_FINISHED, col(AuditEvent.recording_id).is_(None))
+        .order_by(col(AuditEvent.id).desc())
+        .limit(1)
+    )
+    detail: dict[str, Any] | None = session.scalars(stmt).first()
+    end = (detail or {}).get("window_end")
+    return _as_utc(end) if isinstance(end, str) else None
+
+
+def _as_utc(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def lock_row(session: Session, recording_id: str) -> Recording:
+    """The row, locked for this transaction (FOR UPDATE; SQLite holds the write lock already)."""
+    stmt = sa.select(Recording).where(col(Recording.recording_id) == recording_id).with_for_update()
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise CatalogError(f"recording {recording_id} is not in the catalog")
+    return row
+
+
+def upsert_objects(session: Session, recording_id: str, objects: Sequence[ArchivedObject]) -> None:
+    """Inserts each object, or updates in place the one of the same (recording_id, kind)."""
+    if not objects:
+        return
+    existing = {o.kind: o for o in objects_by_recording(session, [recording_id])[recording_id]}
+    for given in objects:
+        if getattr(given, "recording_id", None) not in (None, "", recording_id):
+            raise ValueError(f"object of {given.recording_id} given for {recording_id}")
+        values = object_values(given)
+        row = existing.get(given.kind)
+        if row is None:
+            row = ArchivedObject(recording_id=recording_id, **values)
+            session.add(row)
+            existing[given.kind] = row
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+        session.flush()

@@ -1,0 +1,302 @@
+"""The catalog's retention side: legal holds, deletion evidence and tombstones.
+
+Mixed into ``storage.catalog.store.Catalog``; every method is one short transaction like the rest of
+the catalog, and every change commits together with its audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from models.errors import CatalogError, ConfigError
+from models.states import RecordingState, check_transition
+from models.tables import ArchivedObject, LegalHold, LegalHoldRecording, Recording
+from storage.catalog import holds, queries
+from storage.catalog.audit import PendingEvent, append_events
+from storage.catalog.rows import require_aware
+
+S = RecordingState
+# Personal data a tombstone must not keep. Ids of the interaction (recording, conversation,
+# call), dates, hashes, sizes, media type and the rule stay: they prove that the recording
+# existed and was deleted on time. The file name embeds the participant's identity.
+TOMBSTONE_CLEARED = (
+    "participant_id",
+    "participant_identity",
+    "participant_name",
+    "filename",
+    "sftp_path",
+    "transferred_from",
+    "transferred_to",
+    "raw",
+    "last_error",
+)
+_PAGE = 500
+
+
+class RetentionCatalog:
+    """Holds and deletion evidence. ``_tx`` is the catalog's one-transaction session."""
+
+    def _tx(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        raise NotImplementedError  # provided by Catalog
+
+    # --- legal holds ---------------------------------------------------------------------------
+
+    def place_hold(
+        self,
+        *,
+        scope_kind: str,
+        scope_value: str,
+        reason: str,
+        case_ref: str,
+        actor: str,
+        at: datetime,
+    ) -> LegalHold:
+        require_aware("at", at)
+        kind = holds.check_scope(scope_kind, scope_value)
+        for name, text, limit in (("--reason", reason, 2000), ("--case", case_ref, 256)):
+            if not text.strip():
+                raise ConfigError(f"{name} must not be empty: a hold needs a reason and a case")
+            if len(text) > limit:
+                raise ConfigError(f"{name} is longer than {limit} characters")
+        hold = LegalHold(
+            scope_kind=kind,
+            scope_value=scope_value.strip(),
+            reason=reason.strip(),
+            case_ref=case_ref.strip(),
+            placed_by=actor,
+            placed_at=at,
+        )
+        with self._tx(write=True) as session:
+            session.add(hold)
+            session.flush()
+            detail = {
+                "hold_id": hold.id,
+                **holds.scope_for_audit(kind, hold.scope_value),
+                "case": hold.case_ref,
+                "reason": hold.reason,
+            }
+            append_events(session, [PendingEvent("legal_hold_placed", actor, at, detail=detail)])
+        return hold
+
+    def release_hold(self, hold_id: int, *, actor: str, at: datetime) -> LegalHold:
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            stmt = sa.select(LegalHold).where(col(LegalHold.id) == hold_id).with_for_update()
+            hold = session.scalars(stmt).first()
+            if hold is None:
+                raise ConfigError(f"no legal hold with id {hold_id}: see recvault hold list")
+            if hold.released_at is not None:
+                raise ConfigError(
+                    f"legal hold {hold_id} was already released at {hold.released_at.isoformat()}"
+                )
+            hold.released_at = at
+            hold.released_by = actor
+            session.flush()
+            detail = {"hold_id": hold.id, "case": hold.case_ref}
+            append_events(session, [PendingEvent("legal_hold_released", actor, at, detail=detail)])
+        return hold
+
+    def find_holds(self, ref: str, *, active_only: bool = True) -> list[LegalHold]:
+        with self._tx() as session:
+            return holds.find_holds(session, ref, active_only=active_only)
+
+    def list_holds(self, *, include_released: bool = False) -> list[LegalHold]:
+        with self._tx() as session:
+            stmt = sa.select(LegalHold).order_by(col(LegalHold.id))
+            if not include_released:
+                stmt = stmt.where(col(LegalHold.released_at).is_(None))
+            return list(session.scalars(stmt))
+
+    def hold_covered_ids(self, hold: LegalHold) -> list[str]:
+        """The recordings ``hold``'s scope covers now."""
+        with self._tx() as session:
+            return holds.covered_recording_ids(session, hold)
+
+    def hold_links(self, hold_id: int) -> list[LegalHoldRecording]:
+        with self._tx() as session:
+            stmt = (
+                sa.select(LegalHoldRecording)
+                .where(col(LegalHoldRecording.hold_id) == hold_id)
+                .order_by(col(LegalHoldRecording.recording_id))
+            )
+            return list(session.scalars(stmt))
+
+    def record_hold_applied(
+        self, hold_id: int, recording_id: str, *, versions: int, at: datetime, actor: str
+    ) -> None:
+        """Notes that ``hold_id`` put ``versions`` object versions of the recording under S3
+        legal hold (again: the count is updated)."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            link = session.get(LegalHoldRecording, (hold_id, recording_id))
+            if link is None:
+                session.add(
+                    LegalHoldRecording(
+                        hold_id=hold_id, recording_id=recording_id, versions=versions, applied_at=at
+                    )
+                )
+            else:
+                link.versions, link.applied_at = versions, at
+            session.flush()
+            detail = {"hold_id": hold_id, "versions": versions, "s3_legal_hold": "ON"}
+            append_events(
+                session,
+                [PendingEvent("legal_hold_applied", actor, at, recording_id, detail=detail)],
+            )
+
+    def active_holds_by_recording(self) -> dict[str, list[int]]:
+        with self._tx() as session:
+            return holds.active_holds_by_recording(session)
+
+    def holds_covering(self, recording_id: str, *, exclude: Sequence[int] = ()) -> list[int]:
+        with self._tx() as session:
+            row = session.get(Recording, recording_id)
+            if row is None:
+                raise CatalogError(f"recording {recording_id} is not in the catalog")
+            return holds.holds_covering(session, row, exclude=exclude)
+
+    # --- candidates ------------------------------------------------------------------------------
+
+    def iter_with_objects(
+        self, states: Iterable[RecordingState], *, page: int = _PAGE
+    ) -> Iterator[tuple[Recording, list[ArchivedObject]]]:
+        """Recordings in ``states`` with their objects, by recording id, a page per transaction."""
+        wanted = sorted(RecordingState(s).value for s in states)
+        after = ""
+        while True:
+            with self._tx() as session:
+                stmt = (
+                    sa.select(Recording)
+                    .where(col(Recording.state).in_(wanted), col(Recording.recording_id) > after)
+                    .order_by(col(Recording.recording_id))
+                    .limit(page)
+                )
+                rows = list(session.scalars(stmt))
+                objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
+            if not rows:
+                return
+            for row in rows:
+                yield row, objects[row.recording_id]
+            after = rows[-1].recording_id
+
+    def recordings_of_participant(
+        self, identity: str
+    ) -> list[tuple[Recording, list[ArchivedObject]]]:
+        """The recordings whose participant identity is ``identity`` (case-insensitive)."""
+        wanted = identity.strip().lower()
+        with self._tx() as session:
+            stmt = (
+                sa.select(Recording)
+                .where(sa.func.lower(col(Recording.participant_identity)) == wanted)
+                .order_by(col(Recording.started_at), col(Recording.recording_id))
+            )
+            rows = list(session.scalars(stmt))
+            objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
+        return [(row, objects[row.recording_id]) for row in rows]
+
+    # --- deletion evidence -----------------------------------------------------------------------
+
+    def record_source_deletion(
+        self,
+        recording_id: str,
+        *,
+        sha256: str,
+        at: datetime,
+        actor: str,
+        certificate: dict[str, Any],
+    ) -> Recording:
+        """ARCHIVED → SOURCE_DELETED with the time and the verified hash, and its certificate."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            row = queries.lock_row(session, recording_id)
+            current = RecordingState(row.state)
+            check_transition(current, S.SOURCE_DELETED)
+            row.state = S.SOURCE_DELETED
+            row.source_deleted_at = at
+            row.source_deleted_by = actor[:128]
+            row.source_deleted_sha256 = sha256
+            row.updated_at = at
+            session.flush()
+            append_events(
+                session,
+                [
+                    PendingEvent(
+                        "source_deleted", actor, at, recording_id, current, row.state, certificate
+                    )
+                ],
+            )
+        return row
+
+    def record_versions_deleted(
+        self,
+        recording_id: str,
+        *,
+        versions: Sequence[tuple[str, str | None]],
+        at: datetime,
+        actor: str,
+        event: str,
+        detail: dict[str, Any],
+    ) -> None:
+        """Evidence of object versions deleted without finishing the recording's expiry."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            _mark_deleted(session, recording_id, versions, at)
+            append_events(session, [PendingEvent(event, actor, at, recording_id, detail=detail)])
+
+    def record_expiry(
+        self,
+        recording_id: str,
+        *,
+        versions: Sequence[tuple[str, str | None]],
+        retain_until: datetime | None,
+        reason: str,
+        at: datetime,
+        actor: str,
+        event: str,
+        certificate: dict[str, Any],
+    ) -> Recording:
+        """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone."""
+        require_aware("at", at)
+        require_aware("retain_until", retain_until)
+        with self._tx(write=True) as session:
+            row = queries.lock_row(session, recording_id)
+            current = RecordingState(row.state)
+            check_transition(current, S.EXPIRED)
+            _mark_deleted(session, recording_id, versions, at, everything=True)
+            for name in TOMBSTONE_CLEARED:
+                setattr(row, name, None)
+            row.state = S.EXPIRED
+            row.expired_at = at
+            row.retain_until = retain_until
+            row.expired_reason = reason[:512]
+            row.updated_at = at
+            row.claimed_by = row.claimed_until = None
+            session.flush()
+            append_events(
+                session,
+                [PendingEvent(event, actor, at, recording_id, current, row.state, certificate)],
+            )
+        return row
+
+
+def _mark_deleted(
+    session: Session,
+    recording_id: str,
+    versions: Sequence[tuple[str, str | None]],
+    at: datetime,
+    *,
+    everything: bool = False,
+) -> None:
+    gone = set(versions)
+    for obj in queries.objects_by_recording(session, [recording_id])[recording_id]:
+        if obj.deleted_at is None and (everything or (obj.key, obj.version_id) in gone):
+            obj.deleted_at = at
+            session.add(obj)
+    session.flush()

@@ -1,0 +1,412 @@
+"""The catalog: recordings, their archived objects and the audit chain, on SQLite or PostgreSQL.
+
+Every public method is one short transaction. Writers start with BEGIN IMMEDIATE on SQLite and
+lock the rows they change on PostgreSQL (``FOR UPDATE``; ``SKIP LOCKED`` for claims), so two
+processes never claim the same recording nor fork the audit chain. Every state change and its
+audit event commit together or not at all. Rows are returned detached: reading them never
+touches the database again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from models.errors import CatalogError
+from models.source import RecordingMetadata
+from models.states import IN_PROGRESS, RecordingState, check_transition
+from models.tables import ArchivedObject, AuditEvent, Recording
+from storage.catalog import leases, queries
+from storage.catalog.audit import PendingEvent, append_events, verify_chain
+from storage.catalog.engine import (
+    WRITE_OPTION,
+    CatalogTarget,
+    create_catalog_engine,
+    parse_url,
+    translate_errors,
+)
+from storage.catalog.retention import RetentionCatalog
+from storage.catalog.rows import (
+    check_fields,
+    new_row_values,
+    refreshed_changes,
+    require_aware,
+    source_values,
+    truncate_error,
+)
+from storage.catalog.schema import require_head, upgrade_to_head
+
+log = logging.getLogger(__name__)
+S = RecordingState
+
+
+class UpsertResult(NamedTuple):
+    new: int
+    updated: int
+    unchanged: int
+
+
+@sa_event.listens_for(Recording, "load")
+def _state_as_enum(target: Recording, _context: Any) -> None:
+    # The column is a plain string; callers compare and format it as a RecordingState.
+    set_committed_value(target, "state", RecordingState(target.state))
+
+
+class Catalog(RetentionCatalog):
+    def __init__(self, engine: sa.Engine, target: CatalogTarget) -> None:
+        self._engine = engine
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._target = target
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Catalog:
+        target = parse_url(url)
+        engine = create_catalog_engine(target)
+        try:
+            with translate_errors(target):
+                if migrate:
+                    upgrade_to_head(engine, target)
+                else:
+                    require_head(engine, target)
+        except BaseException:
+            engine.dispose()
+            raise
+        log.info("catalog opened where=%s backend=%s", target.where, target.backend)
+        return cls(engine, target)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._target.is_sqlite
+
+    @property
+    def url_for_display(self) -> str:
+        return self._target.safe_url
+
+    @contextmanager
+    def _tx(self, *, write: bool = False) -> Iterator[Session]:
+        engine = self._write_engine if write else self._engine
+        with (
+            translate_errors(self._target),
+            Session(engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    # --- discovery -----------------------------------------------------------------------------
+
+    def upsert_discovered(
+        self, metas: Iterable[RecordingMetadata], *, at: datetime, actor: str
+    ) -> UpsertResult:
+        require_aware("at", at)
+        new = updated = unchanged = 0
+        with self._tx(write=True) as session:
+            events: list[PendingEvent] = []
+            # One global lock order (by id) so concurrent upserts on PostgreSQL cannot deadlock.
+            for meta in sorted(metas, key=lambda m: m.recording_id):
+                values = new_row_values(meta, at=at)
+                if leases.insert_ignoring_conflict(session, Recording, "recording_id", values):
+                    new += 1
+                    events.append(_discovered_event(meta, at=at, actor=actor))
+                    continue
+                row = queries.lock_row(session, meta.recording_id)
+                # An expired recording keeps only a tombstone: no personal data comes back.
+                changes = (
+                    {} if row.state == S.EXPIRED else refreshed_changes(row, source_values(meta))
+                )
+                if not changes:
+                    unchanged += 1
+                    continue
+                for name, value in changes.items():
+                    setattr(row, name, value)
+                row.updated_at = at
+                session.flush()
+                updated += 1
+                events.append(
+                    PendingEvent(
+                        event="source_updated",
+                        actor=actor,
+                        at=at,
+                        recording_id=row.recording_id,
+                        from_state=row.state,
+                        to_state=row.state,
+                        detail={"changed": sorted(changes)},
+                    )
+                )
+            append_events(session, events)
+        log.info("upserted new=%d updated=%d unchanged=%d", new, updated, unchanged)
+        return UpsertResult(new, updated, unchanged)
+
+    # --- claims ----------------------------------------------------------------------------------
+
+    def claim(self, *, worker: str, limit: int, now: datetime, lease_s: int) -> list[str]:
+        require_aware("now", now)
+        if limit <= 0:
+            return []
+        with self._tx(write=True) as session:
+            return leases.claim(session, worker=worker, limit=limit, now=now, lease_s=lease_s)
+
+    def renew(self, recording_id: str, *, worker: str, now: datetime, lease_s: int) -> bool:
+        require_aware("now", now)
+        with self._tx(write=True) as session:
+            return leases.renew_claim(
+                session, recording_id, worker=worker, now=now, lease_s=lease_s
+            )
+
+    def release(self, recording_id: str, *, worker: str) -> None:
+        with self._tx(write=True) as session:
+            leases.release_claim(session, recording_id, worker=worker)
+
+    def release_claims(self, is_dead: Callable[[str], bool]) -> int:
+        """Releases every claim whose holder ``is_dead`` says has died; returns how many."""
+        with self._tx() as session:
+            dead = [h for h in leases.claim_holders(session) if is_dead(h)]
+        if not dead:
+            return 0
+        with self._tx(write=True) as session:
+            return leases.release_claims_of(session, dead)
+
+    # --- one recording ---------------------------------------------------------------------------
+
+    def get(self, recording_id: str) -> Recording:
+        with self._tx() as session:
+            row = session.get(Recording, recording_id)
+        if row is None:
+            raise CatalogError(f"recording {recording_id} is not in the catalog")
+        return row
+
+    def objects(self, recording_id: str) -> list[ArchivedObject]:
+        with self._tx() as session:
+            return queries.objects_by_recording(session, [recording_id])[recording_id]
+
+    def transition(
+        self,
+        recording_id: str,
+        to: RecordingState,
+        *,
+        actor: str,
+        event: str,
+        at: datetime,
+        worker: str | None = None,
+        detail: dict[str, Any] | None = None,
+        objects: Sequence[ArchivedObject] = (),
+        **fields: Any,
+    ) -> Recording:
+        require_aware("at", at)
+        check_fields(fields)
+        to = RecordingState(to)
+        with self._tx(write=True) as session:
+            row = queries.lock_row(session, recording_id)
+            current = RecordingState(row.state)
+            if to != current:
+                check_transition(current, to)
+            leases.check_claim(row, worker, at)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.state = to
+            row.updated_at = at
+            if to not in IN_PROGRESS:
+                row.claimed_by = row.claimed_until = None
+            session.flush()
+            queries.upsert_objects(session, recording_id, objects)
+            append_events(
+                session,
+                [PendingEvent(event, actor, at, recording_id, current, to, detail)],
+            )
+        log.info(
+            "transition recording_id=%s from=%s to=%s event=%s", recording_id, current, to, event
+        )
+        return row
+
+    def record_failure(
+        self,
+        recording_id: str,
+        *,
+        error: str,
+        retryable: bool,
+        at: datetime,
+        actor: str,
+        max_attempts: int,
+        retry_at: datetime | None,
+        worker: str | None = None,
+        reset_to: RecordingState | None = None,
+    ) -> Recording:
+        require_aware("at", at)
+        require_aware("retry_at", retry_at)
+        message = truncate_error(error)
+        with self._tx(write=True) as session:
+            row = queries.lock_row(session, recording_id)
+            current = RecordingState(row.state)
+            leases.check_claim(row, worker, at)
+            attempts = row.attempts + 1
+            final = not retryable or attempts >= max_attempts
+            to = S.FAILED if final else RecordingState(reset_to or current)
+            if to != current:
+                check_transition(current, to)
+            row.attempts = attempts
+            row.last_error = message
+            row.state = to
+            row.updated_at = at
+            row.next_attempt_at = None if final else retry_at
+            row.claimed_by = row.claimed_until = None
+            session.flush()
+            detail: dict[str, Any] = {
+                "error": message,
+                "attempts": attempts,
+                "retryable": retryable,
+            }
+            if not final:
+                detail["retry_at"] = retry_at
+            name = "failed" if final else "attempt_failed"
+            append_events(
+                session, [PendingEvent(name, actor, at, recording_id, current, to, detail)]
+            )
+        log.info(
+            "failure recorded recording_id=%s attempts=%d state=%s", recording_id, attempts, to
+        )
+        return row
+
+    def defer(
+        self,
+        recording_id: str,
+        *,
+        until: datetime,
+        reason: str,
+        at: datetime,
+        actor: str,
+        worker: str | None = None,
+        **fields: Any,
+    ) -> Recording:
+        require_aware("until", until)
+        require_aware("at", at)
+        check_fields(fields)
+        with self._tx(write=True) as session:
+            row = queries.lock_row(session, recording_id)
+            leases.check_claim(row, worker, at)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.next_attempt_at = until
+            row.updated_at = at
+            row.claimed_by = row.claimed_until = None
+            session.flush()
+            detail = {"reason": reason, "until": until}
+            append_events(
+                session,
+                [PendingEvent("deferred", actor, at, recording_id, row.state, row.state, detail)],
+            )
+        return row
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def search(
+        self,
+        *,
+        conversation_id: str | None = None,
+        call_id: str | None = None,
+        agent: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+        recording_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[Recording, list[ArchivedObject]]]:
+        with self._tx() as session:
+            rows = queries.search_recordings(
+                session,
+                conversation_id=conversation_id,
+                call_id=call_id,
+                agent=agent,
+                since=since,
+                until=until,
+                status=status,
+                recording_id=recording_id,
+                limit=limit,
+            )
+            objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
+        return [(row, objects[row.recording_id]) for row in rows]
+
+    def counts_by_state(self) -> dict[str, int]:
+        """Recordings per state; states with no recording are absent."""
+        with self._tx() as session:
+            return queries.counts_by_state(session)
+
+    def next_due_at(self) -> datetime | None:
+        with self._tx() as session:
+            return queries.next_due_at(session)
+
+    def last_window_end(self) -> datetime | None:
+        with self._tx() as session:
+            return queries.last_window_end(session)
+
+    # --- audit -----------------------------------------------------------------------------------
+
+    def audit_events(self, recording_id: str | None = None) -> list[AuditEvent]:
+        with self._tx() as session:
+            return queries.audit_events(session, recording_id)
+
+    def append_audit(
+        self,
+        *,
+        event: str,
+        actor: str,
+        at: datetime,
+        recording_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        require_aware("at", at)
+        pending = PendingEvent(event, actor, at, recording_id, detail=detail)
+        with self._tx(write=True) as session:
+            return append_events(session, [pending])[0]
+
+    def verify_audit_chain(self) -> list[str]:
+        with self._tx() as session:
+            return verify_chain(session)
+
+    # --- named run locks -------------------------------------------------------------------------
+
+    def acquire_lock(self, name: str, *, holder: str, now: datetime, lease_s: int) -> bool:
+        require_aware("now", now)
+        with self._tx(write=True) as session:
+            return leases.acquire_lock(session, name, holder=holder, now=now, lease_s=lease_s)
+
+    def renew_lock(self, name: str, *, holder: str, now: datetime, lease_s: int) -> bool:
+        require_aware("now", now)
+        with self._tx(write=True) as session:
+            return leases.renew_lock(session, name, holder=holder, now=now, lease_s=lease_s)
+
+    def release_lock(self, name: str, *, holder: str) -> None:
+        with self._tx(write=True) as session:
+            leases.release_lock(session, name, holder=holder)
+
+    def lock_holder(self, name: str) -> str | None:
+        with self._tx() as session:
+            return leases.lock_holder(session, name)
+
+
+def _discovered_event(meta: RecordingMetadata, *, at: datetime, actor: str) -> PendingEvent:
+    # Ids and kind only: the audit log is never erased, so it carries no personal data.
+    detail = {
+        "conversation_id": meta.conversation_id,
+        "call_id": meta.call_id,
+        "media_type": str(meta.media_type),
+        "started_at": meta.started_at_dt,
+    }
+    return PendingEvent(
+        "discovered", actor, at, meta.recording_id, None, S.DISCOVERED.value, detail
+    )
