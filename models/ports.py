@@ -1,0 +1,135 @@
+"""What the pipeline needs from the world, as small Protocols (the ports).
+
+Flows depend on these, never on a concrete client; ``storage/`` holds the adapters behind them
+and ``recvault/wiring.py`` is the one place that picks and builds them. Adapters translate
+their third-party errors into ``models.errors`` at the seam, so a step only ever handles the
+error tree; in-memory fakes of these ports (``tests/unit/fakes``) raise the same errors.
+
+The source side is deliberately narrow: a source lists what it holds, says whether one
+recording can be downloaded now (and starts any preparation it needs), streams its bytes, and
+deletes its own copy only with a confirmation. Everything specific to one source (Infobip's
+status words, video preparation modes, which routes exist) stays inside its adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from models.tables import ArchivedObject, Recording
+
+# --- the source side ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRecording:
+    """One recording as a source lists it, in the catalog's terms (one participant leg)."""
+
+    source: str  # the adapter's name: "conversations", "calls"
+    recording_id: str  # unique within the source; the catalog's key
+    started_at: datetime  # timezone-aware UTC
+    media_type: str = "AUDIO"  # "AUDIO" | "AUDIO_AND_VIDEO"
+    status: str | None = None  # the source's own word for the recording's state, as sent
+    conversation_id: str | None = None
+    conference_id: str | None = None
+    call_id: str | None = None
+    direction: str | None = None
+    composed: bool = False
+    filename: str | None = None
+    duration_s: int | None = None
+    participant_id: str | None = None
+    participant_identity: str | None = None
+    participant_name: str | None = None
+    participant_type: str | None = None
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+    sftp_path: str | None = None
+    transferred_from: str | None = None
+    transferred_to: str | None = None
+    transferred_from_queue: str | None = None
+    transferred_to_queue: str | None = None
+    size_bytes: int | None = None  # when the source publishes it (Calls files do)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the element as the source sent it
+
+
+class Readiness(StrEnum):
+    READY = "READY"  # download now
+    PREPARING = "PREPARING"  # the source is making it downloadable; ask again soon
+    WAITING = "WAITING"  # not final at the source yet; ask again later
+    FAILED = "FAILED"  # the source says this recording failed (retryable up to max attempts)
+    GONE = "GONE"  # deleted at the source before it was archived
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    state: Readiness
+    reason: str | None = None
+    status: str | None = None  # the source's status word to remember in the catalog
+    retry_after_s: float | None = None  # None: the pipeline's configured interval
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    size_bytes: int
+    sha256: str
+    resumes: int  # requests that continued a partial file
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class DeletionReceipt:
+    """A confirmed deletion at the source: how it was confirmed, in words for the certificate."""
+
+    recording_id: str
+    confirmed_by: str  # e.g. "metadata shows deletedAt", "download answers 404"
+    deleted_at: datetime | None = None
+
+
+class RecordingSource(Protocol):
+    name: str
+
+    def list_recordings(self, *, since: datetime, until: datetime) -> Iterator[SourceRecording]:
+        """Every recording that started in [since, until), each at least once."""
+        ...
+
+    def readiness(self, recording: Recording) -> ReadinessReport:
+        """Can ``recording`` be downloaded now? Re-reads the source as needed and may start a
+        preparation the source needs; GONE when the source deleted it."""
+        ...
+
+    def download(
+        self, recording: Recording, dest: Path, *, on_progress: Callable[[int], None] | None
+    ) -> Download:
+        """Stream the bytes into ``dest``, resuming a partial file already there.
+
+        Raises ``RecordingNotReady`` when the media is not downloadable yet and
+        ``SourceNotFound`` when the source answers that it does not have it."""
+        ...
+
+    def delete(self, recording: Recording) -> DeletionReceipt:
+        """Delete the source copy and confirm it by reading back; raises if unconfirmed."""
+        ...
+
+    def stats(self) -> Mapping[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+# --- catalog ------------------------------------------------------------------------------------
+
+
+class CatalogReader(Protocol):
+    """What read-only users (search, verify, the auditor API) may do: no method writes."""
+
+    def get(self, recording_id: str) -> Recording: ...
+
+    def objects(self, recording_id: str) -> list[ArchivedObject]: ...
+
+    def counts_by_state(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
