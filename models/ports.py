@@ -69,7 +69,8 @@ class ReadinessReport:
     state: Readiness
     reason: str | None = None
     status: str | None = None  # the source's status word to remember in the catalog
-    retry_after_s: float | None = None  # None: the pipeline's configured interval
+    preparation: str | None = None  # the source's preparation status word, if it prepares
+    retryable: bool = True  # FAILED only: may a later attempt succeed?
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,10 @@ class RecordingSource(Protocol):
         """Every recording that started in [since, until), each at least once."""
         ...
 
-    def readiness(self, recording: Recording) -> ReadinessReport:
+    def readiness(self, recording: Recording, *, refresh: bool = False) -> ReadinessReport:
         """Can ``recording`` be downloaded now? Re-reads the source as needed and may start a
-        preparation the source needs; GONE when the source deleted it."""
+        preparation the source needs; GONE when the source deleted it. ``refresh`` re-reads
+        the source even when the catalog already holds a final status."""
         ...
 
     def download(

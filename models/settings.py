@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.errors import ConfigError
 
 ENV_PREFIX = "RECVAULT_"
+SourceName = Literal["conversations", "calls"]
 
 
 def default_data_dir() -> Path:
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
     database_url: str | None = None  # None: a SQLite file in data_dir
     work_dir: Path | None = None  # None: data_dir / "work"
 
+    # Which recording sources to archive from, comma-separated.
+    sources: Annotated[list[SourceName], NoDecode] = Field(
+        default_factory=lambda: list[SourceName](["conversations"])
+    )
+
     # Operational knobs, all optional.
     data_dir: Path = Field(default_factory=default_data_dir)
     policy_file: Path | None = None  # None: the built-in default policy
@@ -71,6 +77,16 @@ class Settings(BaseSettings):
     s3_multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     s3_part_size_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2)
     lease_s: int = Field(900, ge=30)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = [part.strip().lower() for part in value.split(",") if part.strip()]
+            if not names:
+                raise ValueError("name at least one source: conversations, calls")
+            return list(dict.fromkeys(names))
+        return value
 
     @field_validator("infobip_base_url")
     @classmethod

@@ -46,6 +46,12 @@ class Recording(SQLModel, table=True):
     __tablename__ = "recordings"
 
     recording_id: str = Field(primary_key=True, max_length=128)
+    source: str = Field(
+        default="conversations",
+        index=True,
+        max_length=32,
+        sa_column_kwargs={"server_default": "conversations"},
+    )
     conversation_id: str | None = Field(default=None, index=True, max_length=128)
     conference_id: str | None = Field(default=None, max_length=128)
     call_id: str | None = Field(default=None, index=True, max_length=128)

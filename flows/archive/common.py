@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from flows.archive.deps import Deps
+from flows.services import Services
 from models.errors import RecvaultError
 from models.states import RecordingState
 from models.tables import Recording
@@ -60,13 +60,13 @@ class DiscoverReport:
 StepResult = tuple[Recording, Outcome | None]
 
 
-def backoff_until(deps: Deps, attempt: int) -> datetime:
+def backoff_until(deps: Services, attempt: int) -> datetime:
     """Exponential back-off from the configured base, at most an hour."""
     backoff = deps.settings.retry_backoff_s * (2 ** min(attempt - 1, 10))
     return deps.clock() + timedelta(seconds=min(backoff, 3600))
 
 
-def record_error(deps: Deps, recording_id: str, exc: RecvaultError) -> Recording:
+def record_error(deps: Services, recording_id: str, exc: RecvaultError) -> Recording:
     row = deps.catalog.get(recording_id)
     log.warning(
         "attempt failed recording_id=%s state=%s error=%s: %s",
@@ -80,7 +80,7 @@ def record_error(deps: Deps, recording_id: str, exc: RecvaultError) -> Recording
 
 
 def fail(
-    deps: Deps,
+    deps: Services,
     row: Recording,
     error: str,
     *,
@@ -104,7 +104,9 @@ def fail(
     return failed, Outcome.FAILED if failed.state == S.FAILED else Outcome.RETRY
 
 
-def move(deps: Deps, row: Recording, to: RecordingState, event: str, **fields: Any) -> Recording:
+def move(
+    deps: Services, row: Recording, to: RecordingState, event: str, **fields: Any
+) -> Recording:
     return deps.catalog.transition(
         row.recording_id,
         to,
@@ -116,7 +118,7 @@ def move(deps: Deps, row: Recording, to: RecordingState, event: str, **fields: A
     )
 
 
-def defer(deps: Deps, row: Recording, reason: str, after_s: float, **fields: Any) -> Recording:
+def defer(deps: Services, row: Recording, reason: str, after_s: float, **fields: Any) -> Recording:
     return deps.catalog.defer(
         row.recording_id,
         until=deps.clock() + timedelta(seconds=after_s),

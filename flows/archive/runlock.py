@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flows.archive.deps import Deps
+from flows.services import Services
 from models.errors import CatalogLocked
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ _LOCKED = (
 )
 
 
-def ensure_run_lock_free(deps: Deps) -> None:
+def ensure_run_lock_free(deps: Services) -> None:
     """Refuse at once, before the flow starts, when a live run holds a SQLite catalog.
 
     Only a quick answer for the CLI: ``archive_run_lock`` still decides (two runs started in
@@ -66,7 +66,7 @@ def ensure_run_lock_free(deps: Deps) -> None:
 
 
 @contextmanager
-def archive_run_lock(deps: Deps) -> Iterator[None]:
+def archive_run_lock(deps: Services) -> Iterator[None]:
     catalog = deps.catalog
     reclaimed = catalog.release_claims(holder_is_dead)
     if reclaimed:

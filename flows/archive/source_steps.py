@@ -8,85 +8,50 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.archive.common import Outcome, S, StepReport, StepResult, defer, fail, move
-from flows.archive.deps import Deps
+from flows.services import Services
 from models.errors import (
     MediaError,
     RecordingNotReady,
     SourceNotFound,
     WorkDirError,
 )
+from models.ports import Download, Readiness
 from models.tables import Recording
 from storage import media
-from storage.infobip.client import DownloadResult
-
-SOURCE_FINAL_STATUSES = frozenset({"SUCCESSFUL", "PARTIALLY_FAILED"})
-SOURCE_FAILED_STATUSES = frozenset({"FAILED"})
 
 
-def prepare(deps: Deps, row: Recording, report: StepReport) -> StepResult:
-    if row.source_deleted_at is not None:
-        return fail(deps, row, "deleted at the source before it was archived", retryable=False)
-    status = (row.recording_status or "SUCCESSFUL").upper()
-    if status in SOURCE_FAILED_STATUSES:
-        return fail(deps, row, f"recording status at the source is {status}", retryable=False)
-    if status not in SOURCE_FINAL_STATUSES:
-        refreshed = deps.infobip.get_recording(row.recording_id)
-        status = (refreshed.recording_status or "").upper()
-        if status not in SOURCE_FINAL_STATUSES:
-            deferred = defer(
-                deps,
-                row,
-                f"source status {status or 'unknown'}",
-                deps.settings.not_ready_retry_s,
-                recording_status=refreshed.recording_status,
-            )
-            return deferred, Outcome.WAITING
-        row = move(
-            deps, row, S.DISCOVERED, "source_updated", recording_status=refreshed.recording_status
-        )
-    if row.media_type != "AUDIO_AND_VIDEO":
-        return move(deps, row, S.READY, "ready"), None
-    prep = deps.infobip.request_video_preparation(row.recording_id)
-    if prep.status == "READY":
-        return move(deps, row, S.READY, "ready", preparation_status=prep.status), None
-    if prep.status == "FAILED":
-        # As when a poll sees FAILED: the next attempt asks again; max_attempts bounds it.
-        return fail(
-            deps, row, f"video preparation failed: {prep.reason or 'no reason'}", retryable=True
-        )
-    row = move(deps, row, S.PREPARING, "preparation_requested", preparation_status=prep.status)
-    return defer(deps, row, "video preparation in progress", deps.settings.prepare_poll_s), (
-        Outcome.WAITING
-    )
-
-
-def poll_preparation(deps: Deps, row: Recording, report: StepReport) -> StepResult:
-    prep = deps.infobip.get_video_preparation(row.recording_id)
-    if prep.status == "READY":
-        return move(deps, row, S.READY, "ready", preparation_status=prep.status), None
-    if prep.status == "FAILED":
-        # Retryable: the next attempt requests preparation again; max_attempts bounds it.
+def prepare(deps: Services, row: Recording, report: StepReport) -> StepResult:
+    """DISCOVERED or PREPARING: ask the source whether the media can be downloaded now."""
+    ready = deps.source_for(row).readiness(row)
+    fields = {"recording_status": ready.status} if ready.status else {}
+    if ready.preparation:
+        fields["preparation_status"] = ready.preparation
+    if ready.state == Readiness.READY:
+        return move(deps, row, S.READY, "ready", **fields), None
+    if ready.state == Readiness.GONE:
+        return fail(deps, row, ready.reason or "gone at the source", retryable=False)
+    if ready.state == Readiness.FAILED:
+        # A failed preparation is asked again by the next attempt; max_attempts bounds it.
         return fail(
             deps,
             row,
-            f"video preparation failed: {prep.reason or 'no reason'}",
-            retryable=True,
-            reset_to=S.DISCOVERED,
+            ready.reason or "failed at the source",
+            retryable=ready.retryable,
+            reset_to=S.DISCOVERED if row.state == S.PREPARING else None,
         )
-    if prep.status == "NOT_REQUESTED":
-        return move(deps, row, S.DISCOVERED, "preparation_lost"), None
-    deferred = defer(
-        deps,
-        row,
-        "video preparation in progress",
-        deps.settings.prepare_poll_s,
-        preparation_status=prep.status,
-    )
+    if ready.state == Readiness.PREPARING:
+        if row.state != S.PREPARING:
+            row = move(deps, row, S.PREPARING, "preparation_requested", **fields)
+            fields = {}
+        wait_s = deps.settings.prepare_poll_s
+    else:
+        wait_s = deps.settings.not_ready_retry_s
+    deferred = defer(deps, row, ready.reason or "not ready at the source", wait_s, **fields)
     return deferred, Outcome.WAITING
 
 
-def original_path(deps: Deps, row: Recording) -> Path:
-    return deps.workdir.folder(row.recording_id) / f"original.{_extension(row)}"
+def original_path(deps: Services, row: Recording) -> Path:
+    return deps.work.folder(row.recording_id) / f"original.{_extension(row)}"
 
 
 def _extension(row: Recording) -> str:
@@ -98,12 +63,12 @@ def _extension(row: Recording) -> str:
     return "mp4" if row.media_type == "AUDIO_AND_VIDEO" else "wav"
 
 
-def _download(deps: Deps, recording_id: str, dest: Path) -> DownloadResult:
+def _download(deps: Services, row: Recording, dest: Path) -> Download:
     """Download into ``dest`` (resuming what is there) within the work dir's space limit."""
-    guard = deps.workdir.guard(dest)
+    guard = deps.work.guard(dest)
     try:
         guard.start()
-        return deps.infobip.download(recording_id, dest, on_progress=guard)
+        return deps.source_for(row).download(row, dest, on_progress=guard)
     except (WorkDirError, OSError) as exc:
         # A partial file kept for resuming would hold the space every other recording needs.
         dest.unlink(missing_ok=True)
@@ -115,7 +80,7 @@ def _download(deps: Deps, recording_id: str, dest: Path) -> DownloadResult:
         guard.done()
 
 
-def _confirm_resumed(deps: Deps, row: Recording, part: Path) -> DownloadResult:
+def _confirm_resumed(deps: Services, row: Recording, part: Path) -> Download:
     """A second, separate download of a recording whose first download needed a resume.
 
     A resumed file is stitched from two or more responses; if the source changed its bytes in
@@ -127,16 +92,16 @@ def _confirm_resumed(deps: Deps, row: Recording, part: Path) -> DownloadResult:
     confirm = part.with_name(part.name.removesuffix(".part") + ".confirm")
     confirm.unlink(missing_ok=True)
     try:
-        return _download(deps, row.recording_id, confirm)
+        return _download(deps, row, confirm)
     finally:
         confirm.unlink(missing_ok=True)
 
 
-def download(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
     final = original_path(deps, row)
     part = final.with_name(final.name + ".part")
     try:
-        result = _download(deps, row.recording_id, part)
+        result = _download(deps, row, part)
         if result.resumes:
             second = _confirm_resumed(deps, row, part)
             report.downloaded_bytes += second.size_bytes
@@ -163,9 +128,9 @@ def download(deps: Deps, row: Recording, report: StepReport) -> StepResult:
         deferred = defer(deps, row, str(exc), deps.settings.prepare_poll_s)
         return move(deps, deferred, S.DISCOVERED, "not_prepared"), Outcome.WAITING
     except SourceNotFound as exc:
-        meta = deps.infobip.get_recording(row.recording_id)  # raises SourceNotFound if gone
-        if meta.deleted_at is not None:
-            raise SourceNotFound("deleted at the source before it was archived") from exc
+        again = deps.source_for(row).readiness(row, refresh=True)
+        if again.state == Readiness.GONE:
+            raise SourceNotFound(again.reason or "gone at the source") from exc
         # Listed as final but no media: Infobip does this for a while after a call; each such
         # answer counts as an attempt, so a file that never appears ends FAILED, not pending.
         return fail(deps, row, f"download answered 404: {exc}", retryable=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from flows.archive import source_steps as steps_source
 from flows.archive import store_steps as steps_archive
 from flows.archive.common import DiscoverReport, Outcome, S, StepReport, defer, record_error
-from flows.archive.deps import Deps
+from flows.services import Services
 from models.errors import CatalogError, RecvaultError, WorkDirError
 from models.states import IN_PROGRESS, TERMINAL, VERIFIED, RecordingState
 
@@ -35,24 +35,27 @@ log = logging.getLogger(__name__)
 
 _STEPS = {
     S.DISCOVERED: steps_source.prepare,
-    S.PREPARING: steps_source.poll_preparation,
+    S.PREPARING: steps_source.prepare,
     S.READY: steps_source.download,
     S.DOWNLOADED: steps_archive.upload,
     S.UPLOADED: steps_archive.verify,
 }
 
 
-def discover(deps: Deps, *, since: datetime, until: datetime, batch: int = 500) -> DiscoverReport:
+def discover(
+    deps: Services, *, since: datetime, until: datetime, batch: int = 500
+) -> DiscoverReport:
     """List the window (widened by the overlap margin) and upsert every element by recordingId."""
     start = since - timedelta(seconds=deps.settings.list_overlap_s)
     listed = new = updated = 0
     pending = []
-    for meta in deps.infobip.list_recordings(started_from=start, started_to=until):
-        pending.append(meta)
-        listed += 1
-        if len(pending) >= batch:
-            result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
-            new, updated, pending = new + result.new, updated + result.updated, []
+    for source in deps.sources.values():
+        for meta in source.list_recordings(since=start, until=until):
+            pending.append(meta)
+            listed += 1
+            if len(pending) >= batch:
+                result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
+                new, updated, pending = new + result.new, updated + result.updated, []
     if pending:
         result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
         new, updated = new + result.new, updated + result.updated
@@ -63,7 +66,7 @@ def discover(deps: Deps, *, since: datetime, until: datetime, batch: int = 500) 
 # --- one recording ---------------------------------------------------------------------------
 
 
-def process_recording(deps: Deps, recording_id: str) -> StepReport:
+def process_recording(deps: Services, recording_id: str) -> StepReport:
     """Advance one claimed recording as far as it can go now; never raises a RecvaultError
     that belongs to the recording (those are recorded in the catalog), only catalog outages."""
     report = StepReport(recording_id, Outcome.SKIPPED, S.DISCOVERED)
@@ -106,23 +109,23 @@ def process_recording(deps: Deps, recording_id: str) -> StepReport:
     return report
 
 
-def _space_retry_s(deps: Deps) -> float:
+def _space_retry_s(deps: Services) -> float:
     return max(deps.settings.retry_backoff_s, 1.0)
 
 
-def tidy_work_folder(deps: Deps, recording_id: str, state: RecordingState) -> None:
+def tidy_work_folder(deps: Services, recording_id: str, state: RecordingState) -> None:
     """A finished recording needs nothing in the work dir; a waiting one keeps only files."""
     if state in TERMINAL or state in VERIFIED:
-        deps.workdir.clean(recording_id)
+        deps.work.clean(recording_id)
     else:
-        deps.workdir.tidy(recording_id)
+        deps.work.tidy(recording_id)
 
 
-def sweep_work_dir(deps: Deps) -> int:
+def sweep_work_dir(deps: Services) -> int:
     """Remove folders of recordings that are no longer in progress (a run killed right after
     a recording's last commit leaves its folder behind); returns how many."""
     removed = 0
-    for recording_id in deps.workdir.folders():
+    for recording_id in deps.work.folders():
         try:
             state = deps.catalog.get(recording_id).state
         except CatalogError as exc:
@@ -130,16 +133,16 @@ def sweep_work_dir(deps: Deps) -> int:
                 raise
             state = None
         if state is None or state not in IN_PROGRESS:
-            deps.workdir.clean(recording_id)
+            deps.work.clean(recording_id)
             removed += 1
         else:
-            deps.workdir.tidy(recording_id)
+            deps.work.tidy(recording_id)
     if removed:
         log.info("work dir swept folders_removed=%d", removed)
     return removed
 
 
-def claimable(deps: Deps, limit: int) -> list[str]:
+def claimable(deps: Services, limit: int) -> list[str]:
     return deps.catalog.claim(
         worker=deps.worker, limit=limit, now=deps.clock(), lease_s=deps.settings.lease_s
     )

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.archive.common import S, StepReport, StepResult, fail, move, sha256_file
-from flows.archive.deps import Deps
 from flows.archive.source_steps import original_path
+from flows.services import Services
 from models.errors import ChecksumMismatch, MediaError
 from models.keys import object_key
 from models.policy.facts import RecordingFacts
@@ -27,7 +27,7 @@ from storage.s3.store import ObjectInfo
 log = logging.getLogger(__name__)
 
 
-def _rule(deps: Deps, row: Recording) -> Rule:
+def _rule(deps: Services, row: Recording) -> Rule:
     return deps.policy.match(RecordingFacts.from_row(row)).rule
 
 
@@ -61,7 +61,7 @@ def _key(row: Recording, name: str) -> str:
     )
 
 
-def _lock_for(deps: Deps, row: Recording, rule: Rule) -> tuple[datetime | None, Any]:
+def _lock_for(deps: Services, row: Recording, rule: Rule) -> tuple[datetime | None, Any]:
     until = retain_until(rule, row.started_at) if rule.set_retain_until_on_upload else None
     if until is not None and until <= deps.clock():
         # A backfilled recording already past its retention: S3 refuses a retain-until in the
@@ -71,7 +71,7 @@ def _lock_for(deps: Deps, row: Recording, rule: Rule) -> tuple[datetime | None, 
     return (until if lock else None), lock
 
 
-def _ensure_locked(deps: Deps, found: ObjectInfo, *, until: datetime | None, lock: Any) -> None:
+def _ensure_locked(deps: Services, found: ObjectInfo, *, until: datetime | None, lock: Any) -> None:
     """An adopted copy gets the lock its upload would have set: a run killed (or failed)
     between a multipart upload and setting its retention leaves the object unlocked."""
     if until is None or lock is None:
@@ -84,7 +84,7 @@ def _ensure_locked(deps: Deps, found: ObjectInfo, *, until: datetime | None, loc
 
 
 def _upload_one(
-    deps: Deps,
+    deps: Services,
     row: Recording,
     rule: Rule,
     *,
@@ -138,7 +138,7 @@ def _upload_one(
 
 
 def _adoptable_derivative(
-    deps: Deps, row: Recording, rule: Rule, *, name: str, content_type: str
+    deps: Services, row: Recording, rule: Rule, *, name: str, content_type: str
 ) -> ArchivedObject | None:
     """The derivative an interrupted attempt uploaded from these same source bytes, if any.
 
@@ -180,7 +180,7 @@ def _adoptable_derivative(
     )
 
 
-def upload(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
     original = original_path(deps, row)
     if not original.exists() or original.stat().st_size != row.source_size_bytes:
         # The work file is gone (another machine, a cleaned work dir): download again.
@@ -208,7 +208,7 @@ def upload(deps: Deps, row: Recording, report: StepReport) -> StepResult:
             objects.append(adopted)
         else:
             derived = original.with_name(name)
-            guard = deps.workdir.guard(derived)
+            guard = deps.work.guard(derived)
             # ffmpeg's output size is not known ahead: budget the original's size for it.
             guard(original.stat().st_size)
             try:
@@ -249,7 +249,7 @@ def upload(deps: Deps, row: Recording, report: StepReport) -> StepResult:
     return moved, None
 
 
-def verify(deps: Deps, row: Recording, report: StepReport) -> StepResult:
+def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
     objects = deps.catalog.objects(row.recording_id)
     if not any(o.kind == "original" for o in objects):
         return move(deps, row, S.DOWNLOADED, "object_missing"), None
@@ -291,5 +291,5 @@ def verify(deps: Deps, row: Recording, report: StepReport) -> StepResult:
             ]
         },
     )
-    deps.workdir.clean(row.recording_id)
+    deps.work.clean(row.recording_id)
     return archived, None

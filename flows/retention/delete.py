@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flows.retention.deps import RetentionDeps
-from models.errors import LegalHoldActive, PolicyError, RecvaultError, SourceNotFound, StorageError
+from flows.services import Services
+from models.errors import LegalHoldActive, PolicyError, RecvaultError, StorageError
 from models.states import RecordingState
 from models.tables import ArchivedObject, Recording
 from storage.s3.store import ObjectStore
@@ -120,7 +120,7 @@ def source_deletion_problem(
     return None
 
 
-def audit_refusal(deps: RetentionDeps, recording_id: str, action: str, reason: str) -> None:
+def audit_refusal(deps: Services, recording_id: str, action: str, reason: str) -> None:
     """Audits a refused deletion unless the last refusal of this action said the same."""
     event = f"{action}_refused"
     previous = [e for e in deps.catalog.audit_events(recording_id) if e.event == event]
@@ -137,7 +137,7 @@ def audit_refusal(deps: RetentionDeps, recording_id: str, action: str, reason: s
 
 
 def certificate(
-    deps: RetentionDeps,
+    deps: Services,
     *,
     kind: str,
     row: Recording,
@@ -175,7 +175,7 @@ def certificate(
 
 
 def delete_source_copy(
-    deps: RetentionDeps, recording_id: str, *, why: str, rule: str | None
+    deps: Services, recording_id: str, *, why: str, rule: str | None
 ) -> Recording:
     """Deletes the copy at Infobip after checking, on committed state, that it may go."""
     row = deps.catalog.get(recording_id)
@@ -188,11 +188,8 @@ def delete_source_copy(
         raise error(f"recording {recording_id}: source copy not deleted: {problem}")
     original = original_of(objects)
     assert original is not None  # noqa: S101 - source_deletion_problem checked it
-    note = "deleted at Infobip"
-    try:
-        deps.source().delete_recording(recording_id)
-    except SourceNotFound:
-        note = "Infobip no longer had it (404): recorded as deleted"
+    receipt = deps.source_for(row).delete(row)
+    note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
     at = deps.clock()
     cert = certificate(
         deps,
@@ -221,7 +218,7 @@ def _deletion_order(versions: Sequence[PlannedVersion]) -> list[PlannedVersion]:
 
 
 def delete_archive(
-    deps: RetentionDeps,
+    deps: Services,
     recording_id: str,
     versions: Sequence[PlannedVersion],
     *,

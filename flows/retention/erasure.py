@@ -28,7 +28,6 @@ from flows.retention.delete import (
     iso,
     list_versions,
 )
-from flows.retention.deps import RetentionDeps
 from flows.retention.steps import (
     ERASE,
     ItemResult,
@@ -39,6 +38,7 @@ from flows.retention.steps import (
     retention_lock,
     rule_for,
 )
+from flows.services import Services
 from models.errors import CatalogError, ConfigError, PolicyError, RecvaultError
 from models.policy.retention import Action, Decision, decide_erasure
 from models.states import VERIFIED, RecordingState
@@ -107,7 +107,7 @@ def _check_versions(
 
 
 def _plan_one(
-    deps: RetentionDeps,
+    deps: Services,
     row: Recording,
     objects: list[ArchivedObject],
     held: tuple[int, ...],
@@ -150,7 +150,7 @@ def _plan_one(
     )
 
 
-def plan_erasure(deps: RetentionDeps, identity: str, *, reference: str | None) -> ErasurePlan:
+def plan_erasure(deps: Services, identity: str, *, reference: str | None) -> ErasurePlan:
     if not identity.strip():
         raise ConfigError("--participant-identity must not be empty")
     now = deps.clock()
@@ -167,7 +167,7 @@ def plan_erasure(deps: RetentionDeps, identity: str, *, reference: str | None) -
     return plan
 
 
-def _erase_one(deps: RetentionDeps, item: PlanItem, plan: ErasurePlan) -> ItemResult:
+def _erase_one(deps: Services, item: PlanItem, plan: ErasurePlan) -> ItemResult:
     if not item.proceed:
         audit_refusal(deps, item.recording_id, "erasure", item.reason)
         return ItemResult(item.recording_id, ERASE, "refused", item.reason, item.state)
@@ -198,7 +198,7 @@ def _erase_one(deps: RetentionDeps, item: PlanItem, plan: ErasurePlan) -> ItemRe
     return ItemResult(item.recording_id, ERASE, "done", why, str(row.state))
 
 
-def apply_erasure(deps: RetentionDeps, plan: ErasurePlan) -> ErasureRun:
+def apply_erasure(deps: Services, plan: ErasurePlan) -> ErasureRun:
     run = ErasureRun(plan=plan, dry_run=False)
     summary = {
         "request_id": plan.request_id,
@@ -237,7 +237,7 @@ def apply_erasure(deps: RetentionDeps, plan: ErasurePlan) -> ErasureRun:
 
 
 def run_erasure(
-    deps: RetentionDeps, identity: str, *, dry_run: bool, reference: str | None = None
+    deps: Services, identity: str, *, dry_run: bool, reference: str | None = None
 ) -> ErasureRun:
     plan = plan_erasure(deps, identity, reference=reference)
     if dry_run:

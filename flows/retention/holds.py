@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.retention.delete import iso, list_versions
-from flows.retention.deps import RetentionDeps
+from flows.services import Services
 from models.errors import CatalogError, ConfigError, RecvaultError, StorageError
 from models.tables import LegalHold
 from storage.catalog.store import Catalog
@@ -62,11 +62,11 @@ def hold_json(hold: LegalHold) -> dict[str, Any]:
     }
 
 
-def _undeleted_objects(deps: RetentionDeps, recording_id: str) -> bool:
+def _undeleted_objects(deps: Services, recording_id: str) -> bool:
     return any(o.deleted_at is None for o in deps.catalog.objects(recording_id))
 
 
-def apply_hold_to_recording(deps: RetentionDeps, hold_id: int, recording_id: str) -> int:
+def apply_hold_to_recording(deps: Services, hold_id: int, recording_id: str) -> int:
     """S3 legal hold ON on every version of the recording; returns how many versions it holds."""
     versions = list_versions(deps.store, deps.catalog.objects(recording_id))
     for version in versions:
@@ -79,7 +79,7 @@ def apply_hold_to_recording(deps: RetentionDeps, hold_id: int, recording_id: str
     return len(versions)
 
 
-def plan_hold_sync(deps: RetentionDeps) -> list[HoldToApply]:
+def plan_hold_sync(deps: Services) -> list[HoldToApply]:
     """Covered recordings with objects that their active hold has not yet applied to."""
     jobs: list[HoldToApply] = []
     for hold in deps.catalog.list_holds():
@@ -92,7 +92,7 @@ def plan_hold_sync(deps: RetentionDeps) -> list[HoldToApply]:
 
 
 def place_hold(
-    deps: RetentionDeps, *, scope_kind: str, scope_value: str, reason: str, case_ref: str
+    deps: Services, *, scope_kind: str, scope_value: str, reason: str, case_ref: str
 ) -> HoldReport:
     hold = deps.catalog.place_hold(
         scope_kind=scope_kind,
@@ -125,7 +125,7 @@ def place_hold(
     return HoldReport(hold, recordings=len(covered), versions=held)
 
 
-def release_holds(deps: RetentionDeps, ref: str) -> list[HoldReport]:
+def release_holds(deps: Services, ref: str) -> list[HoldReport]:
     """Releases the active holds named by ``ref`` (a hold id or a case reference)."""
     found = deps.catalog.find_holds(ref, active_only=True)
     if not found:
@@ -148,7 +148,7 @@ def release_holds(deps: RetentionDeps, ref: str) -> list[HoldReport]:
     return reports
 
 
-def _lift_s3_hold(deps: RetentionDeps, hold_id: int, recording_id: str) -> int:
+def _lift_s3_hold(deps: Services, hold_id: int, recording_id: str) -> int:
     versions = [
         v for v in list_versions(deps.store, deps.catalog.objects(recording_id)) if v.legal_hold
     ]

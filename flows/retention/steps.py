@@ -30,8 +30,8 @@ from flows.retention.delete import (
     list_versions,
     original_of,
 )
-from flows.retention.deps import RetentionDeps
 from flows.retention.holds import HoldToApply, apply_hold_to_recording, plan_hold_sync
+from flows.services import Services
 from models.errors import CatalogError, CatalogLocked, LegalHoldActive, PolicyError, RecvaultError
 from models.policy.facts import RecordingFacts
 from models.policy.retention import (
@@ -180,7 +180,7 @@ class RetentionRun(ResultTally):
 # --- planning ----------------------------------------------------------------------------------
 
 
-def rule_for(deps: RetentionDeps, row: Recording) -> Rule:
+def rule_for(deps: Services, row: Recording) -> Rule:
     return deps.policy.match(RecordingFacts.from_row(row)).rule
 
 
@@ -249,7 +249,7 @@ def _item(
     )
 
 
-def plan_retention(deps: RetentionDeps) -> RetentionPlan:
+def plan_retention(deps: Services) -> RetentionPlan:
     now = deps.clock()
     plan = RetentionPlan(at=now)
     holds = deps.catalog.active_holds_by_recording()
@@ -310,7 +310,7 @@ def plan_retention(deps: RetentionDeps) -> RetentionPlan:
 
 
 @contextmanager
-def retention_lock(deps: RetentionDeps) -> Iterator[Callable[[], None]]:
+def retention_lock(deps: Services) -> Iterator[Callable[[], None]]:
     """One deleting run at a time (retention apply or erase), across processes. Yields a
     ``renew`` to call between items; a crashed run's lease lapses after ``LOCK_LEASE_S``."""
     holder = f"{deps.actor}:{uuid.uuid4().hex[:8]}"
@@ -334,7 +334,7 @@ def retention_lock(deps: RetentionDeps) -> Iterator[Callable[[], None]]:
         deps.catalog.release_lock(RETENTION_LOCK, holder=holder)
 
 
-def execute_item(deps: RetentionDeps, item: PlanItem) -> ItemResult:
+def execute_item(deps: Services, item: PlanItem) -> ItemResult:
     """Does one plan item; refusals and failures are results, catalog outages raise."""
     if not item.proceed:
         audit_refusal(deps, item.recording_id, _refusal_action(item.action), item.reason)
@@ -370,7 +370,7 @@ def _refusal_action(action: str) -> str:
     return {DELETE_SOURCE: "source_deletion", EXPIRE: "archive_expiry"}.get(action, action)
 
 
-def apply_plan(deps: RetentionDeps, plan: RetentionPlan) -> RetentionRun:
+def apply_plan(deps: Services, plan: RetentionPlan) -> RetentionRun:
     run = RetentionRun(plan=plan, dry_run=False)
     with retention_lock(deps) as renew:
         for job in plan.holds_to_apply:
@@ -391,7 +391,7 @@ def apply_plan(deps: RetentionDeps, plan: RetentionPlan) -> RetentionRun:
     return run
 
 
-def run_retention(deps: RetentionDeps, *, dry_run: bool) -> RetentionRun:
+def run_retention(deps: Services, *, dry_run: bool) -> RetentionRun:
     plan = plan_retention(deps)
     if dry_run:
         return RetentionRun(plan=plan, dry_run=True)

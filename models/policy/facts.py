@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models.source import RecordingMetadata
+    from models.ports import SourceRecording
     from models.tables import Recording
 
 _QUEUE_FIELDS = ("queue", "queueId", "queue_id", "queueName", "queue_name")
@@ -33,16 +33,16 @@ class RecordingFacts:
     tags: frozenset[str] = frozenset()
 
     @classmethod
-    def from_metadata(cls, meta: RecordingMetadata) -> RecordingFacts:
+    def from_source(cls, meta: SourceRecording) -> RecordingFacts:
         return cls._build(
             media_type=meta.media_type,
-            started_at=meta.started_at_dt,
+            started_at=meta.started_at,
             direction=meta.direction,
             participant_type=meta.participant_type,
             queues=(meta.transferred_from_queue, meta.transferred_to_queue),
             composed=meta.composed,
             transferred=(meta.transferred_from, meta.transferred_to),
-            extra=meta.model_extra or {},
+            extra=meta.raw,
         )
 
     @classmethod

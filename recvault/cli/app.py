@@ -38,6 +38,8 @@ catalog_app = typer.Typer(help="Search the catalog.", no_args_is_help=True)
 simulator_app = typer.Typer(help="The local Infobip simulator.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(simulator_app, name="simulator")
+db_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 # Piped output (files, CI logs) gets room for the whole table instead of rich's 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -63,10 +65,13 @@ def archive(since: SinceOpt = None, until: UntilOpt = None, as_json: JsonFlag = 
     check_window(start, end)
     settings = _settings()
     settings.require("infobip_base_url", "infobip_api_key", "s3_bucket")
-    # Imported only now: Prefect takes seconds to import, bad input should not wait for it.
+    # Imported only now: the flows take seconds to import, bad input should not wait for them.
     from recvault.cli.runner import run_archive_cli
+    from recvault.wiring import ServicesFactory
 
-    summary = run_archive_cli(settings, start, end, progress=not as_json and err.is_terminal)
+    summary = run_archive_cli(
+        ServicesFactory(settings), start, end, progress=not as_json and err.is_terminal
+    )
     if as_json:
         out.print_json(json.dumps(summary.as_dict()))
     else:
@@ -94,7 +99,7 @@ def catalog_search(
 ) -> None:
     """Search archived recordings (a table, or a JSON array with --json)."""
     from recvault.cli.render import recording_json, recordings_table
-    from storage.catalog.store import Catalog
+    from recvault.wiring import open_reader
 
     statuses = {"ARCHIVED", "PENDING", "FAILED", "QUARANTINED", "SOURCE_DELETED", "EXPIRED"}
     if status is not None and status.upper() not in statuses:
@@ -103,7 +108,7 @@ def catalog_search(
         )
     start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
     check_window(start, end)
-    catalog = Catalog.open(_settings().resolved_database_url)
+    catalog = open_reader(_settings())
     try:
         rows = catalog.search(
             conversation_id=conversation_id,
@@ -186,6 +191,16 @@ def simulator_serve(
 
     chosen = load_scenario(scenario, count=count, seed=seed)
     serve(chosen, host=host, port=port)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the catalog or migrate it to this recvault's schema."""
+    from storage.catalog.store import Catalog
+
+    settings = _settings()
+    with Catalog.open(settings.resolved_database_url) as catalog:
+        out.print(f"catalog {catalog.url_for_display} is up to date", markup=False)
 
 
 app.add_typer(retention_app, name="retention")

@@ -75,9 +75,9 @@ def run_demo(console: Console, *, count: int, keep: bool) -> None:
     from recvault.cli.render import print_summary, print_verify_report, recordings_table
     from recvault.cli.runner import run_archive_cli
     from recvault.cli.verify import run_verify
+    from recvault.wiring import ServicesFactory, open_reader
     from simulator.scenario import load_scenario
     from simulator.server import serve_in_thread
-    from storage.catalog.store import Catalog
 
     # moto's server logs every request through werkzeug; the demo shows its own summary instead.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -90,32 +90,30 @@ def run_demo(console: Console, *, count: int, keep: bool) -> None:
     try:
         with serve_in_thread(scenario) as sim, moto_s3() as endpoint:
             create_lock_bucket(endpoint, DEMO_BUCKET)
-            env = {
-                **_FAKE_AWS,
-                "RECVAULT_INFOBIP_BASE_URL": sim.base_url,
-                "RECVAULT_INFOBIP_API_KEY": sim.api_key,
-                "RECVAULT_S3_BUCKET": DEMO_BUCKET,
-                "RECVAULT_S3_ENDPOINT_URL": endpoint,
-                "RECVAULT_DATA_DIR": str(data_dir),
-                "RECVAULT_PREPARE_POLL_S": "0.5",
-                "RECVAULT_PREPARE_WAIT_S": "30",
-                "RECVAULT_RETRY_BACKOFF_S": "1",
-            }
+            settings = load_settings(
+                infobip_base_url=sim.base_url,
+                infobip_api_key=sim.api_key,
+                s3_bucket=DEMO_BUCKET,
+                s3_endpoint_url=endpoint,
+                data_dir=data_dir,
+                prepare_poll_s=0.5,
+                prepare_wait_s=30,
+                retry_backoff_s=1,
+            )
             console.print(
                 f"[bold]recvault demo[/]: simulator {sim.base_url} ({count} recordings), "
                 f"S3 {endpoint} bucket {DEMO_BUCKET} (versioned, Object Lock), "
                 f"catalog {data_dir / 'recvault.db'}"
             )
-            with _environment(env):
-                settings = load_settings()
+            # boto3 reads its credentials from the environment, like any AWS tool.
+            with _environment(_FAKE_AWS):
                 since = scenario.start - timedelta(days=1)
-                summary = run_archive_cli(settings, since, None, progress=console.is_terminal)
+                summary = run_archive_cli(
+                    ServicesFactory(settings), since, None, progress=console.is_terminal
+                )
                 print_summary(console, summary)
-                catalog = Catalog.open(settings.resolved_database_url)
-                try:
+                with open_reader(settings) as catalog:
                     console.print(recordings_table(catalog.search()))
-                finally:
-                    catalog.close()
                 print_verify_report(console, run_verify(settings, progress=False, deep=True))
         console.print(f"demo finished in {time.monotonic() - started:.1f} s")
         if keep:

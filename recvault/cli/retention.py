@@ -18,8 +18,8 @@ from rich.table import Table
 from models.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from flows.retention.deps import RetentionDeps
     from flows.retention.steps import ItemResult, PlanItem
+    from recvault.wiring import ServicesFactory
 
 EXIT_INCOMPLETE = 9
 
@@ -36,10 +36,14 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
-def _deps(settings: Settings, *, source: bool) -> RetentionDeps:
-    from flows.retention.deps import build_retention_deps
+def _factory(settings: Settings, *, source: bool) -> ServicesFactory:
+    from recvault.wiring import ServicesFactory
 
-    return build_retention_deps(settings, source=source)
+    return ServicesFactory(settings, archive=False, sources=source)
+
+
+def has_source(settings: Settings) -> bool:
+    return settings.infobip_base_url is not None and settings.infobip_api_key is not None
 
 
 def _short(value: str) -> str:
@@ -68,11 +72,9 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
     settings = load_settings()
     settings.require("s3_bucket")
     Policy.load(settings.policy_file)  # a bad policy file fails here, before Prefect starts
-    from flows.retention.flow import apply_retention
-    from recvault.cli.runner import quiet_prefect_tracebacks
+    from recvault.cli.runner import run_retention_cli
 
-    quiet_prefect_tracebacks()
-    run = apply_retention(dry_run=dry_run)
+    run = run_retention_cli(_factory(settings, source=has_source(settings)), dry_run=dry_run)
     if as_json:
         _print_json(run.as_dict())
     else:
@@ -100,14 +102,14 @@ def retention_explain(
     as_json: JsonFlag = False,
 ) -> None:
     """Show which rule applies to a recording and why, its holds and what is due."""
-    from flows.retention.deps import utc_now
     from flows.retention.explain import explain_recording
+    from flows.services import utc_now
     from models.policy.rules import Policy
-    from storage.catalog.store import Catalog
+    from recvault.wiring import open_reader
 
     settings = load_settings()
     policy = Policy.load(settings.policy_file)
-    with Catalog.open(settings.resolved_database_url) as catalog:
+    with open_reader(settings) as catalog:
         report = explain_recording(catalog, policy, recording_id, now=utc_now())
     if as_json:
         _print_json(report)
@@ -152,11 +154,10 @@ def hold_place(
     ((kind, value),) = scopes
     from flows.retention.holds import place_hold
 
-    deps = _deps(load_settings(), source=False)
-    try:
-        report = place_hold(deps, scope_kind=kind, scope_value=value, reason=reason, case_ref=case)
-    finally:
-        deps.close()
+    with _factory(load_settings(), source=False).open() as services:
+        report = place_hold(
+            services, scope_kind=kind, scope_value=value, reason=reason, case_ref=case
+        )
     if as_json:
         _print_json(report.as_dict())
         return
@@ -177,11 +178,8 @@ def hold_release(
     """Release a hold by id, or every active hold of a case."""
     from flows.retention.holds import release_holds
 
-    deps = _deps(load_settings(), source=False)
-    try:
-        reports = release_holds(deps, hold)
-    finally:
-        deps.close()
+    with _factory(load_settings(), source=False).open() as services:
+        reports = release_holds(services, hold)
     if as_json:
         _print_json([{**r.as_dict(), "kept": r.kept} for r in reports])
         return
@@ -203,10 +201,9 @@ def hold_list(
 ) -> None:
     """List legal holds (active ones unless --all)."""
     from flows.retention.holds import list_holds
-    from storage.catalog.store import Catalog
+    from recvault.wiring import open_reader
 
-    settings = load_settings()
-    with Catalog.open(settings.resolved_database_url) as catalog:
+    with open_reader(load_settings()) as catalog:
         rows = list_holds(catalog, include_released=include_released)
     if as_json:
         _print_json(rows)
@@ -244,11 +241,8 @@ def erase_command(
     settings = load_settings()
     if not dry_run:
         settings.require("infobip_base_url", "infobip_api_key")
-    deps = _deps(settings, source=not dry_run)
-    try:
-        run = run_erasure(deps, participant_identity, dry_run=dry_run, reference=reference)
-    finally:
-        deps.close()
+    with _factory(settings, source=not dry_run).open() as services:
+        run = run_erasure(services, participant_identity, dry_run=dry_run, reference=reference)
     if as_json:
         _print_json(run.as_dict())
     else:

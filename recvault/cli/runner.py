@@ -1,21 +1,26 @@
-"""Runs the archive flow for the CLI: checks first (outside Prefect), then the flow."""
+"""Runs the archive and retention wings for the CLI: checks first, then the run, as a Prefect
+flow where a Prefect server is configured and in process otherwise."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from flows.archive.run import ProgressListener
 from flows.archive.steps import StepReport
 from flows.archive.summary import RunSummary
+from flows.retention.steps import RetentionRun
 from models.errors import SourceAuthError, SourceUnavailable
-from models.settings import Settings
-from storage.infobip.client import InfobipClient
+from models.ports import RecordingSource
+from recvault.wiring import ServicesFactory
 
 
 def quiet_prefect_tracebacks() -> None:
@@ -34,35 +39,34 @@ def quiet_prefect_tracebacks() -> None:
             handler.addFilter(_NoTraceback())
 
 
-def preflight(settings: Settings) -> None:
-    """Fail fast with one line, before Prefect starts, on what can be checked locally."""
-    from flows.archive.deps import build_deps
+def prefect_server_configured() -> bool:
+    """A Prefect server (or Cloud) to report runs to: then commands run as Prefect flows.
+
+    Without one, commands run the same loop in process, without starting Prefect's temporary
+    server (15 s or more per command, and a time-out under load).
+    """
+    return bool(os.environ.get("PREFECT_API_URL"))
+
+
+def preflight(factory: ServicesFactory) -> None:
+    """Fail fast with one line, before any run starts, on what can be checked locally."""
     from flows.archive.runlock import ensure_run_lock_free
 
-    deps = build_deps(settings)
-    try:
-        ensure_run_lock_free(deps)
-        check_infobip(deps.infobip)
-        deps.workdir.prepare()
-        deps.store.ensure_usable(
-            require_object_lock=deps.policy.requires_object_lock, require_versioning=True
+    with factory.open() as services:
+        ensure_run_lock_free(services)
+        for source in services.sources.values():
+            check_source(source)
+        services.work.prepare()
+        services.store.ensure_usable(
+            require_object_lock=services.policy.requires_object_lock, require_versioning=True
         )
-    finally:
-        deps.close()
 
 
-def check_infobip(client: InfobipClient) -> None:
-    """One metadata request (an empty one-second window): credentials and reachability."""
+def check_source(source: RecordingSource) -> None:
+    """One listing request (an empty one-second window): credentials and reachability."""
     now = datetime.now(UTC)
     try:
-        next(
-            iter(
-                client.list_recordings(
-                    started_from=now - timedelta(seconds=1), started_to=now, page_size=1
-                )
-            ),
-            None,
-        )
+        next(iter(source.list_recordings(since=now - timedelta(seconds=1), until=now)), None)
     except SourceAuthError as exc:
         raise SourceAuthError(
             f"{exc}: check RECVAULT_INFOBIP_API_KEY (and that the key may read recordings)",
@@ -77,19 +81,50 @@ def check_infobip(client: InfobipClient) -> None:
 
 
 def run_archive_cli(
-    settings: Settings, since: datetime | None, until: datetime | None, *, progress: bool
+    factory: ServicesFactory, since: datetime | None, until: datetime | None, *, progress: bool
 ) -> RunSummary:
-    preflight(settings)
+    preflight(factory)
+    if prefect_server_configured():
+        return _run_archive_flow(factory, since, until)
+    from flows.archive.run import run_archive_locally
+
+    with factory.open() as services:
+        if not progress:
+            return run_archive_locally(services, since, until)
+        with _progress_bar() as listener:
+            return run_archive_locally(services, since, until, on_progress=listener)
+
+
+def _run_archive_flow(
+    factory: ServicesFactory, since: datetime | None, until: datetime | None
+) -> RunSummary:
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from flows.archive.flow import archive_recordings, set_progress_listener
+    from flows.archive.flow import archive_recordings
 
     quiet_prefect_tracebacks()
-    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=settings.concurrency)
+    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(
+        max_workers=factory.settings.concurrency
+    )
     # Prefect's annotation wants the invariant base future type; the runner is the documented one.
     flow = archive_recordings.with_options(task_runner=runner)  # type: ignore[arg-type]
-    if not progress:
-        return flow(since=since, until=until)
+    return flow(since=since, until=until, factory=factory)
+
+
+def run_retention_cli(factory: ServicesFactory, *, dry_run: bool) -> RetentionRun:
+    if prefect_server_configured():
+        from flows.retention.flow import apply_retention
+
+        quiet_prefect_tracebacks()
+        return apply_retention(dry_run=dry_run, factory=factory)
+    from flows.retention.steps import run_retention
+
+    with factory.open() as services:
+        return run_retention(services, dry_run=dry_run)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[ProgressListener]:
     counts: Counter[str] = Counter()
     with Progress(
         SpinnerColumn(),
@@ -109,8 +144,4 @@ def run_archive_cli(
                 task_id, description=f"archiving: {done or '-'}; in flight {inflight}{waiting}"
             )
 
-        set_progress_listener(listener)
-        try:
-            return flow(since=since, until=until)
-        finally:
-            set_progress_listener(None)
+        yield listener

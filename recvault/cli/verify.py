@@ -1,4 +1,4 @@
-"""``recvault verify``: wiring of flows.verify.steps for the CLI."""
+"""``recvault verify``: flows.verify.steps over a read-only catalog, for the CLI."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from rich.progress import Progress
 
 from flows.verify.steps import VerifyReport, verify_archive
 from models.settings import Settings
-from storage.catalog.store import Catalog
+from recvault.wiring import open_reader
 from storage.s3.store import ObjectStore
 
 
 def run_verify(settings: Settings, *, progress: bool, deep: bool = False) -> VerifyReport:
-    catalog = Catalog.open(settings.resolved_database_url)
+    catalog = open_reader(settings)
     try:
         store = ObjectStore.from_settings(settings)
         if not progress:

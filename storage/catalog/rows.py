@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from models.errors import ConfigError
-from models.source import RecordingMetadata, epoch_ms_to_datetime
+from models.ports import SourceRecording
 from models.states import IN_PROGRESS, RecordingState
 from models.tables import ArchivedObject, Recording
 
@@ -33,39 +33,37 @@ def require_aware(name: str, value: datetime | None) -> None:
         raise ValueError(f"{name} must be timezone-aware UTC, got a naive datetime")
 
 
-def source_values(meta: RecordingMetadata) -> dict[str, Any]:
+def source_values(rec: SourceRecording) -> dict[str, Any]:
     """The source's view of one recording as column values (no pipeline state)."""
     return {
-        "recording_id": meta.recording_id,
-        "conversation_id": meta.conversation_id,
-        "conference_id": meta.conference_id,
-        "call_id": meta.call_id,
-        "direction": meta.direction,
-        "recording_status": meta.recording_status,
-        "composed": meta.composed,
-        "filename": meta.filename,
-        "duration_s": meta.duration,
-        "participant_id": meta.participant_id,
-        "participant_identity": meta.participant_identity,
-        "participant_name": meta.participant_name,
-        "participant_type": meta.participant_type,
-        "media_type": str(meta.media_type),
-        "started_at": meta.started_at_dt,
-        "source_deleted_at": (
-            None if meta.deleted_at is None else epoch_ms_to_datetime(meta.deleted_at)
-        ),
-        "source_deleted_by": meta.deleted_by,
-        "sftp_path": meta.sftp_path,
-        "transferred_from": meta.transferred_from,
-        "transferred_to": meta.transferred_to,
-        "transferred_from_queue": meta.transferred_from_queue,
-        "transferred_to_queue": meta.transferred_to_queue,
-        # by_alias keeps Infobip's own field names; extra="allow" keeps fields we do not know.
-        "raw": meta.model_dump(mode="json", by_alias=True),
+        "recording_id": rec.recording_id,
+        "source": rec.source,
+        "conversation_id": rec.conversation_id,
+        "conference_id": rec.conference_id,
+        "call_id": rec.call_id,
+        "direction": rec.direction,
+        "recording_status": rec.status,
+        "composed": rec.composed,
+        "filename": rec.filename,
+        "duration_s": rec.duration_s,
+        "participant_id": rec.participant_id,
+        "participant_identity": rec.participant_identity,
+        "participant_name": rec.participant_name,
+        "participant_type": rec.participant_type,
+        "media_type": rec.media_type,
+        "started_at": rec.started_at,
+        "source_deleted_at": rec.deleted_at,
+        "source_deleted_by": rec.deleted_by,
+        "sftp_path": rec.sftp_path,
+        "transferred_from": rec.transferred_from,
+        "transferred_to": rec.transferred_to,
+        "transferred_from_queue": rec.transferred_from_queue,
+        "transferred_to_queue": rec.transferred_to_queue,
+        "raw": dict(rec.raw),
     }
 
 
-def new_row_values(meta: RecordingMetadata, *, at: datetime) -> dict[str, Any]:
+def new_row_values(meta: SourceRecording, *, at: datetime) -> dict[str, Any]:
     return {
         **source_values(meta),
         "state": RecordingState.DISCOVERED.value,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.errors import CatalogError
-from models.source import RecordingMetadata
+from models.ports import SourceRecording
 from models.states import IN_PROGRESS, RecordingState, check_transition
 from models.tables import ArchivedObject, AuditEvent, Recording
 from storage.catalog import leases, queries
@@ -112,7 +112,7 @@ class Catalog(RetentionCatalog):
     # --- discovery -----------------------------------------------------------------------------
 
     def upsert_discovered(
-        self, metas: Iterable[RecordingMetadata], *, at: datetime, actor: str
+        self, metas: Iterable[SourceRecording], *, at: datetime, actor: str
     ) -> UpsertResult:
         require_aware("at", at)
         new = updated = unchanged = 0
@@ -399,13 +399,14 @@ class Catalog(RetentionCatalog):
             return leases.lock_holder(session, name)
 
 
-def _discovered_event(meta: RecordingMetadata, *, at: datetime, actor: str) -> PendingEvent:
+def _discovered_event(meta: SourceRecording, *, at: datetime, actor: str) -> PendingEvent:
     # Ids and kind only: the audit log is never erased, so it carries no personal data.
     detail = {
+        "source": meta.source,
         "conversation_id": meta.conversation_id,
         "call_id": meta.call_id,
-        "media_type": str(meta.media_type),
-        "started_at": meta.started_at_dt,
+        "media_type": meta.media_type,
+        "started_at": meta.started_at,
     }
     return PendingEvent(
         "discovered", actor, at, meta.recording_id, None, S.DISCOVERED.value, detail

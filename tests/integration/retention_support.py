@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from flows.archive import steps
-from flows.archive.deps import Deps
-from flows.retention.deps import RetentionDeps
+from flows.services import Services
 from models.policy.rules import Policy
 from models.settings import Settings
 from simulator.server import SimulatorServer
 from storage.catalog.store import Catalog
+from storage.infobip.conversations import ConversationsSource
 from storage.s3.store import ObjectStore
 from storage.workdir import WorkDir
 from tests.fixtures.simulator import infobip_client
@@ -71,9 +71,9 @@ def archive_all(
     """Archives everything the simulator lists in the window; returns how many got ARCHIVED."""
     settings = fast_settings(tmp_path)
     client = infobip_client(sim, backoff_scale=0.01)
-    deps = Deps(
+    deps = Services(
         settings=settings,
-        infobip=client,
+        sources={"conversations": ConversationsSource(client)},
         store=store,
         catalog=catalog,
         policy=policy,
@@ -81,7 +81,7 @@ def archive_all(
         clock=clock,
     )
     try:
-        deps.workdir.prepare()
+        deps.work.prepare()
         deps.bucket = store.check_bucket()
         steps.discover(deps, since=since, until=until)
         archived = 0
@@ -99,15 +99,22 @@ def archive_all(
 
 @contextmanager
 def retention_deps(
-    sim: SimulatorServer, *, catalog: Catalog, store: ObjectStore, policy: Policy, clock: Clock
-) -> Iterator[RetentionDeps]:
+    sim: SimulatorServer,
+    *,
+    catalog: Catalog,
+    store: ObjectStore,
+    policy: Policy,
+    clock: Clock,
+    settings: Settings | None = None,
+) -> Iterator[Services]:
     client = infobip_client(sim, backoff_scale=0.01)
     try:
-        yield RetentionDeps(
+        yield Services(
+            settings=settings or Settings(_env_file=None),
             catalog=catalog,
             store=store,
             policy=policy,
-            infobip=client,
+            sources={"conversations": ConversationsSource(client)},
             clock=clock,
             actor="tester@retention-tests",
         )

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from models.source import RecordingMetadata, datetime_to_epoch_ms
+from models.ports import SourceRecording
+from models.source import datetime_to_epoch_ms
 from models.states import RecordingState
 from storage.catalog.store import Catalog, UpsertResult
 from tests.fixtures.db import T0, make_meta
@@ -141,7 +142,7 @@ def test_concurrent_upserts_of_the_same_ids_count_each_once(
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
 
-    def upsert(order: list[RecordingMetadata]) -> None:
+    def upsert(order: list[SourceRecording]) -> None:
         # Its own Catalog: a separate engine, so separate connections and transactions.
         with Catalog.open(catalog_url, migrate=False) as own:
             barrier.wait()

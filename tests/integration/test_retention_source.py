@@ -93,7 +93,8 @@ def test_only_verified_archived_recordings_lose_their_source_copy(
         at=clock(),
         source_sha256="0" * 64,
     )
-    # Infobip lost one on its own: the delete answers 404 and that counts as deleted.
+    # Deleted at Infobip already: the DELETE answers 404, and only the metadata read back
+    # (deletedAt) confirms it; the certificate says how it was confirmed.
     with infobip_client(sim) as client:
         client.delete_recording(gone_already)
 
@@ -122,7 +123,7 @@ def test_only_verified_archived_recordings_lose_their_source_copy(
             assert cert["verified_sha256"] == sim.media_sha256(rid)
             assert cert["verified_at"] is not None and cert["where"] == "infobip"
         (cert,) = certificates(catalog, gone_already)
-        assert "404" in cert["outcome"]
+        assert "confirmed: metadata shows deletedAt" in cert["outcome"]
         for rid in (unverified, mismatched):
             assert catalog.get(rid).state == "ARCHIVED"
             refused = [e for e in catalog.audit_events(rid) if e.event == "source_deletion_refused"]

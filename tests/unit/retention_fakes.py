@@ -10,13 +10,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from flows.retention.deps import RetentionDeps
-from models.errors import LegalHoldActive, ObjectStoreError, RetentionNotExpired, SourceNotFound
+from flows.services import Services
+from models.errors import LegalHoldActive, ObjectStoreError, RetentionNotExpired
 from models.policy.rules import Policy
+from models.ports import DeletionReceipt, RecordingSource
+from models.settings import Settings
 from models.states import RecordingState
-from models.tables import ArchivedObject
+from models.tables import ArchivedObject, Recording
 from storage.catalog.store import Catalog
-from storage.infobip.client import InfobipClient
 from storage.s3.store import ObjectInfo, ObjectStore
 from tests.fixtures.db import make_meta
 
@@ -98,13 +99,17 @@ class FakeStore:
 
 
 class FakeSource:
+    """The source port's deletion: confirmed at once (its other methods are not used here)."""
+
+    name = "conversations"
+
     def __init__(self) -> None:
         self.deleted: list[str] = []
 
-    def delete_recording(self, recording_id: str) -> None:
-        if recording_id in self.deleted:
-            raise SourceNotFound(f"recording {recording_id} not found")
-        self.deleted.append(recording_id)
+    def delete(self, recording: Recording) -> DeletionReceipt:
+        if recording.recording_id not in self.deleted:
+            self.deleted.append(recording.recording_id)
+        return DeletionReceipt(recording.recording_id, "fake source forgot it")
 
     def close(self) -> None:
         pass
@@ -112,13 +117,14 @@ class FakeSource:
 
 def make_deps(
     catalog: Catalog, store: FakeStore, policy: Policy, clock: Callable[[], datetime]
-) -> tuple[RetentionDeps, FakeSource]:
+) -> tuple[Services, FakeSource]:
     source = FakeSource()
-    deps = RetentionDeps(
+    deps = Services(
+        settings=Settings(_env_file=None),
         catalog=catalog,
         store=cast(ObjectStore, store),
         policy=policy,
-        infobip=cast(InfobipClient, source),
+        sources={"conversations": cast(RecordingSource, source)},
         clock=clock,
         actor="unit@test",
     )

@@ -12,6 +12,7 @@ from models.policy.facts import RecordingFacts
 from models.policy.rules import Policy
 from models.source import RecordingMetadata, datetime_to_epoch_ms
 from models.tables import Recording
+from storage.infobip.conversations import to_source_recording
 
 REPO = Path(__file__).resolve().parents[2]
 STARTED = datetime(2024, 2, 29, 10, 30, tzinfo=UTC)
@@ -118,8 +119,12 @@ def _metadata(**extra: Any) -> RecordingMetadata:
     return RecordingMetadata.model_validate(data | extra)
 
 
+def _facts(meta: RecordingMetadata) -> RecordingFacts:
+    return RecordingFacts.from_source(to_source_recording(meta))
+
+
 def test_facts_from_metadata() -> None:
-    f = RecordingFacts.from_metadata(_metadata(queueId="q-42", tags=["VIP", "complaint"]))
+    f = _facts(_metadata(queueId="q-42", tags=["VIP", "complaint"]))
     assert f.media_type == "AUDIO_AND_VIDEO"
     assert f.direction == "INBOUND"
     assert f.participant_type == "CUSTOMER"
@@ -130,13 +135,13 @@ def test_facts_from_metadata() -> None:
 
 def test_facts_from_metadata_without_optional_fields() -> None:
     meta = RecordingMetadata.model_validate({"recordingId": "r", "startedAt": 0})
-    f = RecordingFacts.from_metadata(meta)
+    f = _facts(meta)
     assert (f.media_type, f.direction, f.participant_type) == ("AUDIO", None, None)
     assert f.queues == frozenset() and f.tags == frozenset()
 
 
 def test_facts_from_comma_separated_tag_names() -> None:
-    f = RecordingFacts.from_metadata(_metadata(tagNames="vip, complaint,,", composed=False))
+    f = _facts(_metadata(tagNames="vip, complaint,,", composed=False))
     assert f.tags == {"vip", "complaint", "transferred"}
 
 
@@ -152,7 +157,7 @@ def test_facts_from_row_match_facts_from_metadata() -> None:
         transferred_from_queue="fx-desk",
         raw=meta.model_dump(mode="json", by_alias=True),
     )
-    assert RecordingFacts.from_row(row) == RecordingFacts.from_metadata(meta)
+    assert RecordingFacts.from_row(row) == _facts(meta)
     assert RecordingFacts.from_row(row).queues == {"fx-desk", "q-7"}
 
 
@@ -172,4 +177,4 @@ def test_gdpr_example_matches_as_intended() -> None:
     assert policy.match(facts()).rule.name == "support-calls"
     assert policy.match(facts(tags=frozenset({"Complaint"}))).rule.name == "complaints"
     meta = _metadata(tags=["complaint"])
-    assert policy.match(RecordingFacts.from_metadata(meta)).rule.name == "complaints"
+    assert policy.match(_facts(meta)).rule.name == "complaints"

@@ -1,0 +1,158 @@
+"""One archive run as plain Python: discover the window, then keep ``concurrency`` recordings
+in flight until nothing is due before the run's deadline.
+
+The Prefect flow (``flows.archive.flow``) and the CLI's local run drive this same loop; they
+differ only in how one recording is submitted (a Prefect task run, or a thread).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from flows.archive import steps
+from flows.archive.runlock import archive_run_lock
+from flows.archive.summary import RunSummary
+from flows.services import Services
+from models.errors import CatalogUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# How long the run loop keeps retrying its catalog calls through an outage (the tasks' own
+# retries, 1 + 5 + 20 s, cover about as long).
+OUTAGE_BUDGET_S = 30.0
+
+Submit = Callable[[str], "concurrent.futures.Future[steps.StepReport]"]
+Discover = Callable[[datetime, datetime], steps.DiscoverReport]
+# Called in the run's thread for each finished recording (None: waiting) and the in-flight count.
+ProgressListener = Callable[[steps.StepReport | None, int], None]
+
+
+def default_window(
+    deps: Services, since: datetime | None, until: datetime | None
+) -> tuple[datetime, datetime]:
+    now = deps.clock()
+    until = until or now
+    if since is None:
+        watermark = deps.catalog.last_window_end()
+        since = watermark or now - timedelta(days=deps.settings.default_lookback_days)
+    return since, until
+
+
+def run_archive(
+    deps: Services,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    submit: Submit,
+    discover: Discover | None = None,
+    on_progress: ProgressListener | None = None,
+) -> RunSummary:
+    summary = RunSummary(started_at=deps.clock())
+    deps.work.prepare()
+    deps.bucket = deps.store.ensure_usable(
+        require_object_lock=deps.policy.requires_object_lock, require_versioning=True
+    )
+    with archive_run_lock(deps):
+        steps.sweep_work_dir(deps)
+        window = default_window(deps, since, until)
+        if discover is None:
+            discovery = steps.discover(deps, since=window[0], until=window[1])
+        else:
+            discovery = discover(*window)
+        summary.add_discovery(discovery)
+        log.info("listed=%d new=%d updated=%d", discovery.listed, discovery.new, discovery.updated)
+        _advance_all(deps, summary, submit, on_progress)
+        summary.finished_at = deps.clock()
+        summary.catalog = deps.catalog.counts_by_state()
+        for source in deps.sources.values():
+            summary.source_stats.update(source.stats())
+        deps.catalog.append_audit(
+            event="run_finished",
+            actor=deps.worker,
+            at=summary.finished_at,
+            detail={
+                "window_start": window[0].isoformat(),
+                "window_end": window[1].isoformat(),
+                "outcomes": dict(summary.outcomes),
+            },
+        )
+    log.info("finished outcomes=%s catalog=%s", dict(summary.outcomes), summary.catalog)
+    return summary
+
+
+def ride_out_outage(call: Callable[[], T], *, budget_s: float = OUTAGE_BUDGET_S) -> T:
+    """The loop's own catalog calls survive a short outage, as the tasks do by retrying."""
+    deadline = time.monotonic() + budget_s
+    delay_s = 0.25
+    while True:
+        try:
+            return call()
+        except CatalogUnavailable as exc:
+            if time.monotonic() + delay_s > deadline:
+                raise
+            log.warning("catalog unavailable, retrying in %.2f s: %s", delay_s, exc)
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 5.0)
+
+
+def _advance_all(
+    deps: Services, summary: RunSummary, submit: Submit, on_progress: ProgressListener | None
+) -> None:
+    """Keep ``concurrency`` recordings in flight; wait for deferred ones only within the budget.
+
+    A recording that is waiting (video preparation, media not final) is not claimed and holds
+    no worker; the loop sleeps only when nothing is due and something becomes due before the
+    run's deadline.
+    """
+    limit = deps.settings.concurrency
+    deadline = deps.clock() + timedelta(seconds=deps.settings.prepare_wait_s)
+    inflight: set[concurrent.futures.Future[steps.StepReport]] = set()
+    while True:
+        free = limit - len(inflight)
+        if free > 0:
+            claimed = ride_out_outage(functools.partial(steps.claimable, deps, free))
+            inflight.update(submit(recording_id) for recording_id in claimed)
+        if inflight:
+            done, _ = concurrent.futures.wait(
+                inflight, timeout=5, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                inflight.discard(future)
+                report = future.result()
+                summary.add(report)
+                if on_progress:
+                    on_progress(report, len(inflight))
+            continue
+        due = ride_out_outage(deps.catalog.next_due_at)
+        if due is None or due > deadline:
+            return
+        if on_progress:
+            on_progress(None, 0)
+        time.sleep(max(0.0, min((due - deps.clock()).total_seconds(), 5.0)) + 0.05)
+
+
+def run_archive_locally(
+    deps: Services,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    on_progress: ProgressListener | None = None,
+) -> RunSummary:
+    """The run without Prefect: recordings in a thread pool of ``concurrency`` threads."""
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=deps.settings.concurrency, thread_name_prefix="recvault-archive"
+    ) as pool:
+
+        def submit(recording_id: str) -> concurrent.futures.Future[steps.StepReport]:
+            return pool.submit(steps.process_recording, deps, recording_id)
+
+        return run_archive(deps, since, until, submit=submit, on_progress=on_progress)
+
+
+__all__ = ["RunSummary", "default_window", "run_archive", "run_archive_locally"]
