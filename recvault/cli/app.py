@@ -193,6 +193,18 @@ def simulator_serve(
     serve(chosen, host=host, port=port)
 
 
+@app.command()
+def serve(
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many runs at once.")
+    ] = None,
+) -> None:
+    """Serve the archive, backfill and retention deployments from this process."""
+    from recvault.cli.serve import serve_all
+
+    serve_all(limit=limit)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the catalog or migrate it to this recvault's schema."""
