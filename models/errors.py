@@ -156,6 +156,10 @@ class CatalogLocked(CatalogError):
     pass
 
 
+class ClaimLost(CatalogLocked):
+    """Another worker holds the recording now (our lease ran out): skip it, it is theirs."""
+
+
 # --- media and policy -------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ process; a deployed run builds its factory from the worker's environment.
 from __future__ import annotations
 
 import concurrent.futures
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -73,23 +73,26 @@ def archive_recordings(
         future.wrapped_future.add_done_callback(settle)
         return report
 
-    summary: RunSummary | None = None
+    summary = RunSummary(started_at=datetime.now(UTC))
     try:
         with chosen.open() as services:
-            summary = run_archive(
+            run_archive(
                 services,
                 since,
                 until,
                 submit=submit,
                 discover=lambda start, end: discover_task(chosen, start, end),
+                summary=summary,
             )
+    except Exception as exc:
+        summary.error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        # The artifact is written for a failed run too: what it did before failing.
-        if summary is not None:
-            create_markdown_artifact(
-                summary.to_markdown(),
-                key="archive-run-summary",
-                description="recvault archive run summary",
-            )
+        # Written for a failed run too: what it did before it failed, and why it failed.
+        create_markdown_artifact(
+            summary.to_markdown(),
+            key="archive-run-summary",
+            description="recvault archive run summary",
+        )
     get_run_logger().info("finished outcomes=%s", dict(summary.outcomes))
     return summary

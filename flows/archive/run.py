@@ -44,6 +44,15 @@ def default_window(
     return since, until
 
 
+def next_watermark(current: datetime | None, start: datetime, end: datetime) -> datetime:
+    """Where the next run without ``--since`` starts: the end of this run's window when the
+    window joins on to the current watermark, else the watermark unchanged. A backfill of an
+    old period therefore never moves the schedule back, and the watermark never goes back."""
+    if current is None or start <= current < end:
+        return end
+    return current
+
+
 def run_archive(
     deps: Services,
     since: datetime | None,
@@ -52,8 +61,10 @@ def run_archive(
     submit: Submit,
     discover: Discover | None = None,
     on_progress: ProgressListener | None = None,
+    summary: RunSummary | None = None,
 ) -> RunSummary:
-    summary = RunSummary(started_at=deps.clock())
+    """``summary``: filled in as the run goes, so a caller still has it when the run fails."""
+    summary = summary or RunSummary(started_at=deps.clock())
     deps.work.prepare()
     deps.bucket = deps.store.ensure_usable(
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True
@@ -72,6 +83,8 @@ def run_archive(
         summary.catalog = deps.catalog.counts_by_state()
         for source in deps.sources.values():
             summary.source_stats.update(source.stats())
+        # Read again now: a run that finished meanwhile may have moved it.
+        watermark = next_watermark(deps.catalog.last_window_end(), *window)
         deps.catalog.append_audit(
             event="run_finished",
             actor=deps.worker,
@@ -79,6 +92,7 @@ def run_archive(
             detail={
                 "window_start": window[0].isoformat(),
                 "window_end": window[1].isoformat(),
+                "watermark": watermark.isoformat(),
                 "outcomes": dict(summary.outcomes),
             },
         )

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from models.errors import CatalogLocked
+from models.errors import ClaimLost
 from models.states import IN_PROGRESS
 from models.tables import Recording, RunLock
 
@@ -43,11 +43,11 @@ def insert_ignoring_conflict(
 
 
 def check_claim(row: Recording, worker: str | None, now: datetime) -> None:
-    """Raises CatalogLocked when another worker's live claim covers ``row``."""
+    """Raises ClaimLost when another worker's live claim covers ``row``."""
     if worker is None or row.claimed_by in (None, worker):
         return
     if row.claimed_until is not None and row.claimed_until > now:
-        raise CatalogLocked(
+        raise ClaimLost(
             f"recording {row.recording_id} is claimed by {row.claimed_by} "
             f"until {row.claimed_until.isoformat()}"
         )

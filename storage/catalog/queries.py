@@ -110,7 +110,8 @@ def next_due_at(session: Session) -> datetime | None:
 
 
 def last_window_end(session: Session) -> datetime | None:
-    """``window_end`` of the latest run-level ``run_finished`` audit event."""
+    """The watermark of the latest run-level ``run_finished`` audit event (``window_end`` for
+    runs from before the watermark was recorded)."""
     stmt = (
         sa.select(col(AuditEvent.detail))
         .where(col(AuditEvent.event) == RUN_FINISHED, col(AuditEvent.recording_id).is_(None))
@@ -118,7 +119,7 @@ def last_window_end(session: Session) -> datetime | None:
         .limit(1)
     )
     detail: dict[str, Any] | None = session.scalars(stmt).first()
-    end = (detail or {}).get("window_end")
+    end = (detail or {}).get("watermark", (detail or {}).get("window_end"))
     return _as_utc(end) if isinstance(end, str) else None
 
 
