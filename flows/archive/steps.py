@@ -20,6 +20,7 @@ from flows.archive import store_steps as steps_archive
 from flows.archive.common import DiscoverReport, Outcome, S, StepReport, defer, record_error
 from flows.services import Services
 from models.errors import CatalogError, ClaimLost, RecvaultError, WorkDirError
+from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, TERMINAL, VERIFIED, RecordingState
 from models.tables import Recording
 
@@ -199,7 +200,11 @@ def sweep_work_dir(deps: Services) -> int:
     return removed
 
 
-def claimable(deps: Services, limit: int) -> list[str]:
+def claimable(deps: Services, limit: int, scope: ClaimScope = EVERYTHING) -> list[str]:
     return deps.catalog.claim(
-        worker=deps.worker, limit=limit, now=deps.clock(), lease_s=deps.settings.lease_s
+        worker=deps.worker,
+        limit=limit,
+        now=deps.clock(),
+        lease_s=deps.settings.lease_s,
+        scope=scope,
     )

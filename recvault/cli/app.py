@@ -21,7 +21,7 @@ from typer.exceptions import TyperException
 
 from models.errors import RecvaultError
 from models.settings import Settings, load_settings
-from recvault.cli.dates import check_window, parse_when
+from recvault.cli.dates import check_window, parse_chunk, parse_when
 from recvault.cli.retention import erase_command, hold_app, retention_app
 
 EXIT_VERIFY_PROBLEMS = 8
@@ -78,6 +78,45 @@ def archive(since: SinceOpt = None, until: UntilOpt = None, as_json: JsonFlag = 
         from recvault.cli.render import print_summary
 
         print_summary(out, summary)
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option("--since", help="Start (ISO 8601, UTC if no zone).")],
+    until: Annotated[str, typer.Option("--until", help="End (ISO 8601), exclusive.")],
+    chunk: Annotated[
+        str, typer.Option("--chunk", help="Chunk length: 1d, 6h, 30m (default 1d).")
+    ] = "1d",
+    as_json: JsonFlag = False,
+) -> None:
+    """Archive a past period chunk by chunk; run it again to resume where it stopped."""
+    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
+    assert start is not None and end is not None  # noqa: S101 - required options
+    check_window(start, end)
+    step = parse_chunk(chunk)
+    settings = _settings()
+    settings.require("infobip_base_url", "infobip_api_key", "s3_bucket")
+    from recvault.cli.runner import run_backfill_cli
+    from recvault.wiring import ServicesFactory
+
+    report = run_backfill_cli(
+        ServicesFactory(settings),
+        start,
+        end,
+        chunk=step,
+        progress=not as_json and err.is_terminal,
+    )
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    from recvault.cli.render import print_summary
+
+    out.print(
+        f"backfill #{report.backfill_id}: {report.chunks_done}/{report.chunks_total} chunks, "
+        f"{report.listed} recordings listed",
+        markup=False,
+    )
+    print_summary(out, report.summary)
 
 
 @catalog_app.command("search")

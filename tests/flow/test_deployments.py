@@ -134,7 +134,7 @@ def test_deployed_run_through_a_worker_completes(
             "--prefect-file",
             "deployments/prefect.yaml",
             "--name",
-            "archive-backfill",
+            "backfill",
         ],
         env=cli_env,
         cwd=REPO,
@@ -149,6 +149,6 @@ def test_deployed_run_through_a_worker_completes(
         env = {**cli_env, **run_env.values, "RECVAULT_CHECKOUT": str(REPO)}
         worker = [prefect, "worker", "start", "--pool", "recvault-archive"]
         with _background(worker, env, tmp_path / "worker.log"):
-            final = _run_and_wait(prefect_server, "archive-recordings/archive-backfill", _window())
+            final = _run_and_wait(prefect_server, "backfill-recordings/backfill", _window())
         assert final.startswith("COMPLETED"), final + (tmp_path / "worker.log").read_text()[-3000:]
         assert _archived(catalog_url) == SCENARIO.count
