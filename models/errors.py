@@ -169,6 +169,12 @@ class MediaError(RecvaultError):
         self.stderr_tail = stderr_tail
 
 
+class ReconcileProblems(RecvaultError):
+    """Reconciliation found recordings or objects missing."""
+
+    exit_code = 8
+
+
 class PolicyError(RecvaultError):
     exit_code = 7
 

@@ -119,6 +119,31 @@ def backfill(
     print_summary(out, report.summary)
 
 
+@app.command()
+def reconcile(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Start (ISO 8601); default 7 days back.")
+    ] = None,
+    until: UntilOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare what Infobip lists, the catalog holds and the bucket holds, per day."""
+    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
+    check_window(start, end)
+    settings = _settings()
+    settings.require("infobip_base_url", "infobip_api_key", "s3_bucket")
+    from recvault.cli.runner import run_reconcile_cli
+    from recvault.wiring import ServicesFactory
+
+    report = run_reconcile_cli(ServicesFactory(settings, archive=False), start, end)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        out.print(report.to_markdown(), markup=False, highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_VERIFY_PROBLEMS)
+
+
 @catalog_app.command("search")
 def catalog_search(
     conversation_id: Annotated[str | None, typer.Option(help="Conversation id.")] = None,

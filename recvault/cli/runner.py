@@ -27,6 +27,7 @@ from flows.archive.run import ProgressListener
 from flows.archive.steps import StepReport
 from flows.archive.summary import RunSummary
 from flows.backfill.run import BackfillReport, ChunkListener
+from flows.reconcile.run import ReconcileReport
 from flows.retention.steps import RetentionRun
 from models.errors import SourceAuthError, SourceUnavailable
 from models.ports import RecordingSource
@@ -183,6 +184,18 @@ def _backfill_bar() -> Iterator[tuple[ChunkListener, ProgressListener]]:
             bar.update(task_id, rate=f"{rate:.1f} recordings/s ({done or '-'})")
 
         yield on_chunk, on_progress
+
+
+def run_reconcile_cli(
+    factory: ServicesFactory, since: datetime | None, until: datetime | None
+) -> ReconcileReport:
+    """Always in process: read-only and quick; the daily deployment is the Prefect flow."""
+    from flows.reconcile.flow import default_window
+    from flows.reconcile.run import reconcile
+
+    with factory.open() as services:
+        start, end = default_window(since, until, now=services.clock())
+        return reconcile(services, start, end)
 
 
 def run_retention_cli(factory: ServicesFactory, *, dry_run: bool) -> RetentionRun:

@@ -13,6 +13,7 @@ from models.errors import ConfigError
 
 ARCHIVE_CRON = "*/5 * * * *"
 RETENTION_CRON = "0 3 * * *"
+RECONCILE_CRON = "0 5 * * *"
 # Step and storage logs go to the flow run's logs in Prefect (never personal data).
 EXTRA_LOGGERS = "flows,storage,models"
 
