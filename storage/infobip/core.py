@@ -244,6 +244,35 @@ class HttpCore:
                 raise error
             retry.backoff(error, retry_after(response))
 
+    def probe(
+        self,
+        call: Call,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
+        """The status of a successful answer to ``call``, its body left unread.
+
+        Retries what a later attempt may fix, like :meth:`request_json`; an error answer
+        raises the error it stands for (an Infobip 404 is ``SourceNotFound``).
+        """
+        retry = self.allowance(call)
+        while True:
+            try:
+                response = self.send(call, params=params, headers=headers, stream=True)
+            except SourceUnavailable as exc:
+                retry.backoff(exc)
+                continue
+            try:
+                error = self.error_of(call, response)
+            finally:
+                response.close()
+            if error is None:
+                return response.status_code
+            if not isinstance(error, SourceUnavailable):
+                raise error
+            retry.backoff(error, retry_after(response))
+
     # --- downloads -------------------------------------------------------------------------------
 
     def download(
