@@ -179,6 +179,8 @@ class CallsSource:
     def _pages(self, kind: EntityKind, query: Mapping[str, str]) -> Iterator[Mapping[str, Any]]:
         """The elements of every page of one list, until the last page or an empty one."""
         call = Call(OP_LIST, "GET", ENTITY_LISTS[kind], route_checked=True)
+        id_field = ENTITY_IDS[kind]
+        served: set[str] = set()
         page = 0
         while True:
             params = {**query, **self._location_param(), "page": str(page)}
@@ -190,6 +192,12 @@ class CallsSource:
             )
             if not elements:
                 return
+            ids = {e.get(id_field) for e in elements}
+            if page > 0 and None not in ids and ids <= served:
+                # A server that ignores ``page`` would repeat itself for ever: stop instead.
+                log.warning("calls list repeated a page kind=%s page=%d; stopping", kind, page)
+                return
+            served.update(i for i in ids if isinstance(i, str))
             yield from elements
             paging = body.get("paging") if isinstance(body, dict) else None
             total = paging.get("totalPages") if isinstance(paging, dict) else None

@@ -207,3 +207,14 @@ def test_a_bad_request_is_not_retried_and_names_the_route() -> None:
         list(source.list_recordings(since=SINCE, until=UNTIL))
     assert "/calls/1/recordings/conferences" in str(info.value)
     assert source.stats()["requests"] == 1
+
+
+def test_a_server_that_ignores_page_does_not_loop_for_ever() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path != CALLS:
+            return httpx.Response(200, json=EMPTY)
+        return httpx.Response(200, json={"results": [call("c1", [file("f1")])]})  # no paging
+
+    with make_source(handler, page_size=1) as source:
+        assert [r.recording_id for r in source.list_recordings(since=SINCE, until=UNTIL)] == ["f1"]
+        assert source.stats()["requests"] == 4  # conferences, dialogs, calls page 0 and 1
