@@ -210,34 +210,53 @@ class CallsSource:
 
     # --- readiness -------------------------------------------------------------------------------
 
-    def readiness(self, recording: Recording) -> ReadinessReport:
-        """From the catalog row alone: the recording's status and where its file lives."""
+    def readiness(self, recording: Recording, *, refresh: bool = False) -> ReadinessReport:
+        """The catalog row's status and file location decide; the source is re-read when the
+        row leaves it open (an unknown status or location) or when ``refresh`` asks.
+
+        Re-reading GETs the file's call, conference or dialog: gone (an Infobip 404) or no
+        longer listing the file is GONE; otherwise its fresh status and location decide.
+        """
         raw = recording.raw or {}
-        status = recording.recording_status or _text(raw.get("recordingStatus"))
         if recording.source_deleted_at is not None:
-            return ReadinessReport(Readiness.GONE, "deleted at the source", status)
-        word = status.upper() if status else None
-        if word == "FAILED":
-            reason = _text(raw.get("reason")) or "no reason given"
             return ReadinessReport(
-                Readiness.FAILED, f"recording FAILED at the source: {reason}", status
+                Readiness.GONE, "deleted at the source", recording.recording_status
             )
-        if word is not None and word not in FINAL_STATUSES:
-            return ReadinessReport(Readiness.WAITING, f"unknown status {status}", status)
-        # Conferences and dialogs carry no status: their composed files count by location.
-        location = _text(raw.get("fileLocation"))
-        if location == "HOSTED":
-            return ReadinessReport(Readiness.READY, None, status)
-        if location == "SFTP":
-            upload = _text(raw.get("sftpUploadStatus")) or "not reported"
-            reason = (
-                f"file is delivered to SFTP (sftpUploadStatus {upload}); the Calls API does not "
-                "document downloading SFTP files, so fetch it from the SFTP server"
-            )
-            return ReadinessReport(Readiness.WAITING, reason, status)
-        if location is None:
-            return ReadinessReport(Readiness.WAITING, "file location not reported yet", status)
-        return ReadinessReport(Readiness.WAITING, f"unknown file location {location}", status)
+        status = recording.recording_status or _text(raw.get("recordingStatus"))
+        report = judge(status, raw)
+        # An SFTP file stays on SFTP: asking again would not change the answer.
+        settled = report.state is not Readiness.WAITING or raw.get("fileLocation") == "SFTP"
+        if settled and not refresh:
+            return report
+        fresh = self._reread(recording, raw)
+        if fresh is None:
+            return report
+        if isinstance(fresh, ReadinessReport):
+            return fresh
+        return judge(fresh.status, fresh.raw)
+
+    def _reread(
+        self, recording: Recording, raw: Mapping[str, Any]
+    ) -> SourceRecording | ReadinessReport | None:
+        """The file as its entity lists it now; GONE when it is not there; None: cannot tell."""
+        kind = raw.get("entity")
+        entity_id = _text(raw.get("entityId"))
+        if kind not in ENTITY_PATHS or entity_id is None:
+            return None
+        path = ENTITY_PATHS[kind]
+        call = Call(OP_LIST, "GET", path, ids=((ENTITY_IDS[kind], entity_id),), route_checked=True)
+        try:
+            body = self._core.request_json(call, params=self._location_param(raw))
+        except SourceNotFound:
+            return ReadinessReport(Readiness.GONE, f"the {kind} recording {entity_id} is gone")
+        entity = Entity(kind, body if isinstance(body, dict) else {}, _text(raw.get("location")))
+        file_id = _file_id(recording)
+        for fresh in entity.recordings(fallback_start=recording.started_at):
+            if fresh.recording_id == file_id:
+                return fresh
+        return ReadinessReport(
+            Readiness.GONE, f"the {kind} recording {entity_id} no longer lists file {file_id}"
+        )
 
     # --- download --------------------------------------------------------------------------------
 
@@ -333,6 +352,36 @@ class CallsSource:
         location = _text(raw.get("location")) if raw is not None else None
         location = location or self.location
         return {"location": location} if location else {}
+
+
+def judge(status: str | None, raw: Mapping[str, Any]) -> ReadinessReport:
+    """Readiness from a recording's status and its file's ``location`` (listing ``raw``)."""
+    word = status.upper() if status else None
+    if word == "FAILED":
+        reason = _text(raw.get("reason")) or "no reason given"
+        # Infobip's verdict on the recording: another attempt would read the same.
+        return ReadinessReport(
+            Readiness.FAILED,
+            f"recording FAILED at the source: {reason}",
+            status,
+            retryable=False,
+        )
+    if word is not None and word not in FINAL_STATUSES:
+        return ReadinessReport(Readiness.WAITING, f"unknown status {status}", status)
+    # Conferences and dialogs carry no status: their composed files count by location.
+    location = _text(raw.get("fileLocation"))
+    if location == "HOSTED":
+        return ReadinessReport(Readiness.READY, None, status)
+    if location == "SFTP":
+        upload = _text(raw.get("sftpUploadStatus")) or "not reported"
+        reason = (
+            f"file is delivered to SFTP (sftpUploadStatus {upload}); the Calls API does not "
+            "document downloading SFTP files, so fetch it from the SFTP server"
+        )
+        return ReadinessReport(Readiness.WAITING, reason, status)
+    if location is None:
+        return ReadinessReport(Readiness.WAITING, "file location not reported yet", status)
+    return ReadinessReport(Readiness.WAITING, f"unknown file location {location}", status)
 
 
 def _file_id(recording: Recording) -> str:

@@ -265,6 +265,7 @@ class SpecCheckingTransport(httpx.BaseTransport):
 def row_of(recording: Any) -> Recording:
     return Recording(
         recording_id=recording.recording_id,
+        source=recording.source,
         recording_status=recording.status,
         media_type=recording.media_type,
         started_at=recording.started_at,

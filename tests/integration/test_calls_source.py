@@ -41,6 +41,7 @@ def row_of(rec: SourceRecording) -> Recording:
     """The catalog row an upsert makes (raw goes through the JSON column)."""
     return Recording(
         recording_id=rec.recording_id,
+        source=rec.source,
         conference_id=rec.conference_id,
         call_id=rec.call_id,
         recording_status=rec.status,
@@ -150,3 +151,13 @@ def test_delete_is_confirmed_by_reading_back(start_simulator: StartSimulator) ->
         assert receipt.deleted_at is not None
     assert sim.calls.entities("call")  # the recordings' metadata stays
     assert again.confirmed_by.startswith("DELETE answered 404 (already gone)")
+
+
+def test_refresh_sees_a_file_deleted_behind_our_back(start_simulator: StartSimulator) -> None:
+    with start_simulator(Scenario(seed=21)) as sim, source_for(sim) as source:
+        rows = [row_of(r) for r in source.list_recordings(since=SINCE, until=UNTIL)]
+        row = next(r for r in rows if r.raw and r.raw["entity"] == "call")
+        assert source.readiness(row, refresh=True).state is Readiness.READY
+        sim.calls.delete_file(row.recording_id, {})  # someone else deletes it at Infobip
+        report = source.readiness(row, refresh=True)
+    assert report.state is Readiness.GONE and "no longer lists file" in (report.reason or "")

@@ -98,20 +98,38 @@ def legacy(status: int, message_id: str, text: str) -> httpx.Response:
     return httpx.Response(status, json=body)
 
 
+class Lists:
+    """Answers the three lists in one page each, and each listed entity by its id."""
+
+    def __init__(
+        self,
+        calls: Iterable[dict[str, Any]],
+        conferences: Iterable[dict[str, Any]],
+        dialogs: Iterable[dict[str, Any]],
+    ) -> None:
+        self.answers = {CALLS: list(calls), CONFERENCES: list(conferences), DIALOGS: list(dialogs)}
+        self.seen: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.seen.append(path)
+        if path in self.answers:
+            results = self.answers[path]
+            return httpx.Response(200, json=page(results) if results else EMPTY)
+        parent, _, entity_id = path.rpartition("/")
+        id_field = {CALLS: "callId", CONFERENCES: "conferenceId", DIALOGS: "dialogId"}[parent]
+        for entity in self.answers[parent]:
+            if entity.get(id_field) == entity_id:
+                return httpx.Response(200, json=entity)
+        return legacy(404, "NOT_FOUND", "Resource was not found.")
+
+
 def lists(
     calls: Iterable[dict[str, Any]] = (),
     conferences: Iterable[dict[str, Any]] = (),
     dialogs: Iterable[dict[str, Any]] = (),
-) -> Handler:
-    """A handler answering the three lists in one page each."""
-    answers = {CALLS: list(calls), CONFERENCES: list(conferences), DIALOGS: list(dialogs)}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        results = answers.get(request.url.path)
-        assert results is not None, request.url.path
-        return httpx.Response(200, json=page(results) if results else EMPTY)
-
-    return handler
+) -> Lists:
+    return Lists(calls, conferences, dialogs)
 
 
 def make_source(handler: Handler, clock: FakeClock | None = None, **kwargs: Any) -> CallsSource:
@@ -125,6 +143,7 @@ def row_of(rec: SourceRecording) -> Recording:
     """The catalog row an upsert of ``rec`` would make."""
     return Recording(
         recording_id=rec.recording_id,
+        source=rec.source,
         conference_id=rec.conference_id,
         call_id=rec.call_id,
         direction=rec.direction,

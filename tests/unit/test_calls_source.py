@@ -84,8 +84,9 @@ def test_calls_source_is_a_recording_source() -> None:
 def test_readiness_from_the_catalog_row(
     status: str, file_extra: dict[str, Any], state: Readiness, reason: str | None
 ) -> None:
-    row = _listed(call("c1", [file("f1", **file_extra)], status=status, reason="media server lost"))
-    with make_source(lists()) as source:
+    entity = call("c1", [file("f1", **file_extra)], status=status, reason="media server lost")
+    row = _listed(entity)
+    with make_source(lists(calls=[entity])) as source:  # open rows are re-read: same answer
         report = source.readiness(row)
     assert report.state is state
     assert report.status == status
@@ -93,6 +94,63 @@ def test_readiness_from_the_catalog_row(
         assert report.reason is None
     else:
         assert report.reason is not None and report.reason.startswith(reason)
+
+
+def test_failed_is_not_retryable_and_a_settled_row_is_not_reread() -> None:
+    failed = _listed(call("c1", [file("f1")], status="FAILED"))
+    ready = _listed(call("c2", [file("f2")]))
+    server = lists()
+    with make_source(server) as source:
+        assert source.readiness(failed).retryable is False
+        assert source.readiness(ready).state is Readiness.READY
+    assert server.seen == []
+
+
+def test_an_open_row_is_reread_and_the_source_decides() -> None:
+    row = _listed(call("c1", [file("f1")], status="RECORDING"))
+    server = lists(calls=[call("c1", [file("f1")], status="SUCCESSFUL")])
+    with make_source(server) as source:
+        report = source.readiness(row)
+    assert report.state is Readiness.READY and report.status == "SUCCESSFUL"
+    assert server.seen == [f"{CALLS}/c1"]
+
+
+@pytest.mark.parametrize(
+    ("now", "state", "reason"),
+    [
+        ([], Readiness.GONE, "the call recording c1 is gone"),
+        ([call("c1", [file("f2")])], Readiness.GONE, "no longer lists file f1"),
+        ([call("c1", [file("f1")], status="FAILED")], Readiness.FAILED, "recording FAILED"),
+        ([call("c1", [file("f1", location="SFTP")])], Readiness.WAITING, "file is delivered"),
+        ([call("c1", [file("f1")])], Readiness.READY, None),
+    ],
+)
+def test_refresh_rereads_a_settled_row(
+    now: list[dict[str, Any]], state: Readiness, reason: str | None
+) -> None:
+    row = _listed(call("c1", [file("f1")]))
+    with make_source(lists(calls=now)) as source:
+        report = source.readiness(row, refresh=True)
+    assert report.state is state
+    if reason is None:
+        assert report.reason is None
+    else:
+        assert reason in (report.reason or "")
+
+
+def test_refresh_of_a_conference_file_finds_it_among_the_participants() -> None:
+    conference = group("conferenceId", "conf-1", calls=[call("leg-1", [file("f1")])])
+    row = _listed(conference, kind="conference")
+    failed = group("conferenceId", "conf-1", calls=[call("leg-1", [file("f1")], status="FAILED")])
+    with make_source(lists(conferences=[failed])) as source:
+        report = source.readiness(row, refresh=True)
+    assert report.state is Readiness.FAILED and report.status == "FAILED"
+
+
+def test_a_plain_404_on_the_reread_is_a_config_error() -> None:
+    row = _listed(call("c1", [file("f1")]))
+    with make_source(_plain_404) as source, pytest.raises(ConfigError, match="recordings/calls/"):
+        source.readiness(row, refresh=True)
 
 
 def test_readiness_of_a_composed_file_without_status_goes_by_location() -> None:
