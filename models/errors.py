@@ -18,6 +18,8 @@ tells the CLI which status to exit with (documented in the README).
         PreparationFailed                       video preparation ended FAILED
         DownloadIntegrityError (retryable)      short body, bad Content-Range, size mismatch
         SourceChanged                           bytes differ between attempts
+        DeletionNotConfirmed (retryable)        a DELETE answered, but reading back still
+                                                finds the recording at the source
       StorageError                     exit 5   S3 and the work dir
         ObjectStoreError (retryable)
         BucketNotFound
@@ -112,6 +114,16 @@ class SourceChanged(SourceError):
         super().__init__(message)
         self.first_sha256 = first_sha256
         self.second_sha256 = second_sha256
+
+
+class DeletionNotConfirmed(SourceError):
+    """The source accepted a deletion but still shows the recording when read back.
+
+    Retryable: a source may take a moment to drop a file from its lists, and deleting again
+    is harmless (a gone file answers an Infobip 404, and the read-back decides).
+    """
+
+    retryable = True
 
 
 # --- storage (S3, work dir) -------------------------------------------------------------------
