@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
 
-    # The contract of design.md. Optional here because read-only commands (catalog search) need
+    # The README's configuration contract. Optional here because read-only commands need
     # none of them; ``require`` checks what a command needs before it starts.
     infobip_base_url: str | None = None
     infobip_api_key: SecretStr | None = None

@@ -1,4 +1,4 @@
-"""The Infobip Conversations recordings client (infobip-api.md sections 1, 4.1 and 9).
+"""The Infobip Conversations recordings client (what it relies on: docs/infobip.md).
 
 One seam for everything recvault asks Infobip: httpx errors and HTTP error bodies become
 ``models.errors`` here (``storage.infobip.http``), and nothing above this module sees httpx.
@@ -90,7 +90,7 @@ class DownloadResult:
 
 @dataclass(frozen=True)
 class InfobipPaths:
-    """Every path recvault calls, in one place (section 9 ones are recvault's model)."""
+    """Every path recvault calls, in one place (preparation and delete are hypotheses)."""
 
     metadata: str = "/ccaas/voice/2/recording/metadata"
     download: str = "/ccaas/voice/2/recording/download/{recording_id}"
@@ -294,7 +294,7 @@ class InfobipClient:
         call = _Call(OP_CONFIG, "GET", self.paths.account_config)
         return self._validate(AccountRecordingConfig, self._request_json(call), call)
 
-    # --- video preparation (section 9) ---------------------------------------------------------
+    # --- video preparation (a hypothesis: docs/infobip.md) -------------------------------------
 
     def request_video_preparation(self, recording_id: str) -> PreparationStatus:
         call = _Call(OP_PREPARATION, "POST", self.paths.preparation, recording_id)
