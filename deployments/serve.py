@@ -1,13 +1,14 @@
-"""Serve the scheduled archive deployment from this process (no work pool needed).
+"""Serve every recvault deployment from this process (no work pool needed); the same as
+``recvault serve``:
 
-    uv run python deployments/serve.py
+    PREFECT_API_URL=http://127.0.0.1:4200/api uv run python deployments/serve.py
 
 For a fleet, use deployments/prefect.yaml with a work pool and workers instead.
 """
 
 from __future__ import annotations
 
-from flows.archive.flow import archive_recordings
+from recvault.cli.serve import serve_all
 
 if __name__ == "__main__":
-    archive_recordings.serve(name="archive-scheduled", cron="*/15 * * * *")
+    serve_all()

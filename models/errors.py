@@ -18,6 +18,8 @@ tells the CLI which status to exit with (documented in the README).
         PreparationFailed                       video preparation ended FAILED
         DownloadIntegrityError (retryable)      short body, bad Content-Range, size mismatch
         SourceChanged                           bytes differ between attempts
+        DeletionNotConfirmed (retryable)        a DELETE answered, but reading back still
+                                                finds the recording at the source
       StorageError                     exit 5   S3 and the work dir
         ObjectStoreError (retryable)
         BucketNotFound
@@ -114,6 +116,16 @@ class SourceChanged(SourceError):
         self.second_sha256 = second_sha256
 
 
+class DeletionNotConfirmed(SourceError):
+    """The source accepted a deletion but still shows the recording when read back.
+
+    Retryable: a source may take a moment to drop a file from its lists, and deleting again
+    is harmless (a gone file answers an Infobip 404, and the read-back decides).
+    """
+
+    retryable = True
+
+
 # --- storage (S3, work dir) -------------------------------------------------------------------
 
 
@@ -156,6 +168,10 @@ class CatalogLocked(CatalogError):
     pass
 
 
+class ClaimLost(CatalogLocked):
+    """Another worker holds the recording now (our lease ran out): skip it, it is theirs."""
+
+
 # --- media and policy -------------------------------------------------------------------------
 
 
@@ -163,6 +179,12 @@ class MediaError(RecvaultError):
     def __init__(self, message: str, *, stderr_tail: str = "") -> None:
         super().__init__(message)
         self.stderr_tail = stderr_tail
+
+
+class ReconcileProblems(RecvaultError):
+    """Reconciliation found recordings or objects missing."""
+
+    exit_code = 8
 
 
 class PolicyError(RecvaultError):

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     metadata_burst: int = Field(20, ge=1)
     download_rate_per_s: float = Field(100.0, gt=0)
     retry_budget_s: float = Field(120.0, ge=0)
+    # Calls API recordings (docs/infobip.md, "The Calls API"): Infobip allows 100 list/get
+    # requests a second, and 100 file downloads and, separately, 100 file deletions a minute.
+    calls_list_rate_per_s: float = Field(100.0, gt=0)
+    calls_file_rate_per_min: float = Field(100.0, gt=0)
+    calls_location: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")  # e.g. FRANKFURT
     work_dir_max_bytes: int = Field(50 * 1024**3, ge=1024**2)
     # S3 behaviour. "auto" sends SHA-256 checksums only where the store is AWS (no endpoint URL);
     # many S3-compatible stores reject or ignore the additional-checksum headers.
@@ -76,7 +81,7 @@ class Settings(BaseSettings):
     s3_sse_kms_key_id: str | None = None
     s3_multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     s3_part_size_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2)
-    lease_s: int = Field(900, ge=30)
+    lease_s: int = Field(900, ge=3)  # renewed every third of it while a recording is worked on
 
     @field_validator("sources", mode="before")
     @classmethod

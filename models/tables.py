@@ -190,3 +190,23 @@ class LegalHoldRecording(SQLModel, table=True):
     )
     versions: int = 0
     applied_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Backfill(SQLModel, table=True):
+    """A backfill over [since, until) in chunks; ``cursor`` is where the next chunk starts, so
+    an interrupted backfill resumes there when asked again for the same period and chunk."""
+
+    __tablename__ = "backfills"
+    __table_args__ = (sa.UniqueConstraint("since", "until", "chunk_s", name="uq_backfill_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    since: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    chunk_s: int
+    cursor: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    chunks_total: int = 0
+    chunks_done: int = 0
+    listed: int = 0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = _dt()

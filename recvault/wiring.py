@@ -24,6 +24,7 @@ from models.policy.rules import Policy
 from models.ports import RecordingSource
 from models.settings import Settings, load_settings
 from storage.catalog.store import Catalog
+from storage.infobip.calls import CallsSource
 from storage.infobip.client import InfobipClient
 from storage.infobip.conversations import ConversationsSource
 from storage.s3.store import ObjectStore
@@ -36,6 +37,8 @@ def build_sources(settings: Settings) -> dict[str, RecordingSource]:
     for name in settings.sources:
         if name == "conversations":
             sources[name] = ConversationsSource(InfobipClient.from_settings(settings))
+        elif name == "calls":
+            sources[name] = CallsSource.from_settings(settings)
         else:  # the settings validator only lets known names through
             raise ConfigError(f"RECVAULT_SOURCES: unknown source {name!r}")
     return sources

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from simulator.calls.routes import calls_routes
 from simulator.errors import ApiError, legacy_body
 from simulator.state import SimulatorState
 from simulator.streaming import MediaResponse, Transports
@@ -41,7 +42,8 @@ class _Api:
 
     def _finish(self, endpoint: str, request: Request, response: Response) -> Response:
         self.state.record(endpoint, response.status_code)
-        recording_id = request.path_params.get("recording_id", "-")
+        params = request.path_params
+        recording_id = params.get("recording_id") or params.get("file_id") or "-"
         log.info(
             "request endpoint=%s method=%s recording_id=%s status=%d",
             endpoint,
@@ -171,6 +173,7 @@ def create_app(state: SimulatorState, transports: Transports | None = None) -> S
             api.guarded("account_config", api.account_config),
             methods=["GET", "PUT", "POST"],
         ),
+        *calls_routes(api.guarded, state.calls, transports),
         Route("/auth/1/session", api.session, methods=["POST"]),
         Route("/auth/1/oauth2/token", api.oauth_token, methods=["POST"]),
     ]

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from simulator.dataset import SimRecording
 from simulator.errors import ApiError
 from simulator.media import MediaBody
 
@@ -15,13 +14,15 @@ _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
 
 @dataclass(frozen=True)
 class DownloadPlan:
-    recording: SimRecording
+    media_id: str  # the recording or file id, for logs
+    filename: str  # for Content-Disposition
     body: MediaBody
     start: int
     end: int  # exclusive
     partial: bool
     cut: Literal["drop", "truncate"] | None = None
     cut_after: int | None = None  # body bytes sent before the cut
+    content_type: str | None = None  # None: the media's own (audio/wav, video/mp4, ...)
 
     @property
     def status(self) -> int:
@@ -32,12 +33,11 @@ class DownloadPlan:
         return self.end - self.start
 
     def headers(self) -> list[tuple[str, str]]:
-        ext = self.recording.media_format
         headers = [
-            ("content-type", self.body.content_type),
+            ("content-type", self.content_type or self.body.content_type),
             ("content-length", str(self.length)),
             ("accept-ranges", "bytes"),
-            ("content-disposition", f'attachment; filename="{self.recording.recording_id}.{ext}"'),
+            ("content-disposition", f'attachment; filename="{self.filename}"'),
         ]
         if self.partial:
             content_range = f"bytes {self.start}-{self.end - 1}/{self.body.size}"

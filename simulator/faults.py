@@ -6,8 +6,8 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from simulator.dataset import SimRecording
 from simulator.scenario import RecordingPick, Scenario
 
 # Infobip's published x-throttling-info (docs/infobip.md, "Rate limits"): (per second, burst).
@@ -15,11 +15,27 @@ PUBLISHED_LIMITS: dict[str, tuple[float, float]] = {
     "metadata": (10.0, 20.0),
     "download": (100.0, 100.0),
     "account_config": (10.0, 20.0),
+    # Calls recordings: lists and reads 100/s; file download and file delete 100/min each.
+    "calls_list": (100.0, 100.0),
+    "calls_get": (100.0, 100.0),
+    "calls_delete": (100.0, 100.0),
+    "calls_file_download": (100.0 / 60.0, 100.0),
+    "calls_file_delete": (100.0 / 60.0, 100.0),
 }
 
 
+class Pickable(Protocol):
+    """Anything a per-recording fault can hit: a position in its data set and an id."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def recording_id(self) -> str: ...
+
+
 def pick_ids(
-    pick: RecordingPick, eligible: Sequence[SimRecording], *, seed: int, name: str
+    pick: RecordingPick, eligible: Sequence[Pickable], *, seed: int, name: str
 ) -> frozenset[str]:
     """Explicit indices, then ``count`` more at random, then each of the rest by ``ratio``."""
     rng = random.Random(f"{seed}:pick:{name}")

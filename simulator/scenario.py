@@ -47,6 +47,22 @@ Faults on requests (each a ``RequestFault``: the ``first_n`` requests per endpoi
     enforce_rate_limits  also answer 429 when Infobip's published limits are exceeded
                          (metadata 10/s burst 20, download 100/s burst 100, config 10/s burst 20)
 
+Calls API recordings (``calls``, a ``CallsScenario``; docs/infobip.md, "The Calls API")
+    count                recorded entities at start: calls, conferences and dialogs, drawn by
+                         ``kinds_weights``; each call has one file (sometimes two: a recording
+                         stopped and restarted), each conference 2-3 and each dialog 2
+                         participant calls; ``composed_ratio`` of those also have a composed
+                         file (and then, half the time, no per-participant files left)
+    video_ratio/mp3_ratio  share of entities recorded as MP4 / of audio ones as MP3 (else WAV)
+    size_bytes           {file index: size}, as for the Conversations data set
+    failed               participant or standalone call recordings (by index, in data set
+                         order) with status FAILED and a reason; their files answer 404
+    partially_failed     call recordings with status PARTIALLY_FAILED and a reason (files fine)
+    sftp                 files (by index) delivered to SFTP: ``location: SFTP``, download 404
+    drop, truncate       as below, on file downloads (files by index)
+    The data set is seeded by ``seed`` on a stream of its own, so it never changes the
+    Conversations recordings above; its clips come from the same cache.
+
 Shifting pages
     shift                after each metadata page served, ``inserts_per_page`` new recordings
                          arrive, with startedAt ``earlier`` than the page just served, ``later``
@@ -71,6 +87,11 @@ Endpoint = Literal[
     "preparation_status",
     "delete",
     "account_config",
+    "calls_list",
+    "calls_get",
+    "calls_delete",
+    "calls_file_download",
+    "calls_file_delete",
 ]
 
 
@@ -119,6 +140,29 @@ class ShiftFault(_Strict):
     max_inserts: int = Field(1000, ge=0)
 
 
+class CallsScenario(_Strict):
+    """The Calls API recordings data set and its per-recording faults (module docstring)."""
+
+    count: int = Field(12, ge=0)
+    kinds_weights: tuple[float, float, float] = (0.5, 0.25, 0.25)  # call, conference, dialog
+    composed_ratio: float = Field(0.5, ge=0.0, le=1.0)
+    video_ratio: float = Field(0.2, ge=0.0, le=1.0)
+    mp3_ratio: float = Field(0.25, ge=0.0, le=1.0)
+    size_bytes: dict[int, int] = Field(default_factory=dict)
+    failed: RecordingPick = RecordingPick()
+    partially_failed: RecordingPick = RecordingPick()
+    sftp: RecordingPick = RecordingPick()
+    drop: ConnectionFault = ConnectionFault()
+    truncate: ConnectionFault = ConnectionFault()
+
+    @field_validator("kinds_weights")
+    @classmethod
+    def _some_kind(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) < 0 or sum(value) <= 0:
+            raise ValueError("kinds_weights must be non-negative with a positive sum")
+        return value
+
+
 class Scenario(_Strict):
     """A seeded data set plus the faults to inject (see the module docstring)."""
 
@@ -156,6 +200,7 @@ class Scenario(_Strict):
     server_error_statuses: tuple[Literal[500, 502, 503], ...] = (500, 502, 503)
     enforce_rate_limits: bool = False
     shift: ShiftFault = ShiftFault()
+    calls: CallsScenario = CallsScenario()
 
     @property
     def start(self) -> datetime:

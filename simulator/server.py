@@ -18,6 +18,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from simulator.app import create_app
+from simulator.calls import CallsState
 from simulator.scenario import Scenario
 from simulator.state import FaultName, SimulatorState
 from simulator.streaming import Transports
@@ -77,6 +78,11 @@ class SimulatorServer:
         """Recording ids a per-recording fault was switched on for, in data set order."""
         chosen = self.state.picks[fault]
         return [e["recordingId"] for e in self.state.recordings() if e["recordingId"] in chosen]
+
+    @property
+    def calls(self) -> CallsState:
+        """The Calls recordings world: ``files()``, ``entities(kind)``, ``ids_with(fault)``."""
+        return self.state.calls
 
     @property
     def deleted(self) -> set[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from simulator.calls import CallsState
 from simulator.clips import ClipCache
 from simulator.dataset import DataSetBuilder, SimRecording
 from simulator.downloads import DownloadPlan, parse_range, resolve_range
@@ -62,6 +63,7 @@ class SimulatorState:
         self.clock = clock
         self.wall_ms = wall_ms
         self.clips = ClipCache(cache_dir, duration_s=scenario.media_duration_s)
+        self.calls = CallsState(scenario, self.clips)  # /calls/1/recordings/..., its own lock
         self._lock = threading.RLock()
         now = clock()
         initial = DataSetBuilder(scenario).initial()
@@ -303,7 +305,8 @@ class SimulatorState:
             after = min(fault.after_bytes if fault.after_bytes is not None else length // 2, length)
             after = max(0, min(after, length - 1))
         return DownloadPlan(
-            recording=rec,
+            media_id=recording_id,
+            filename=f"{recording_id}.{rec.media_format}",
             body=body,
             start=start,
             end=end,

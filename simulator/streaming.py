@@ -74,7 +74,7 @@ class MediaResponse(Response):
             listener.cancel()
             log.info(
                 "download recording_id=%s status=%d bytes=%d outcome=%s",
-                self.plan.recording.recording_id,
+                self.plan.media_id,
                 self.status_code,
                 sent,
                 outcome,

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.db",
     "tests.fixtures.prefect",
+    "tests.fixtures.prefect_server",
     "tests.fixtures.archive",
     "tests.fixtures.faults",
 ]

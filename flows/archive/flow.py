@@ -8,7 +8,7 @@ process; a deployed run builds its factory from the worker's environment.
 from __future__ import annotations
 
 import concurrent.futures
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectWrappedFuture
 
 from flows.archive import steps
-from flows.archive.run import run_archive
+from flows.archive.run import Submit, run_archive
 from flows.archive.summary import RunSummary
 from flows.retries import retry_on_catalog_outage
 from flows.services import ServicesFactory, factory_from_environment
@@ -48,17 +48,11 @@ def archive_task(factory: Any, recording_id: str) -> steps.StepReport:
         return steps.process_recording(services, recording_id)
 
 
-# ``factory`` is typed Any: Prefect builds a pydantic model of the parameters, and a Protocol
-# has no schema. Left out (deployed runs), it comes from the worker's environment.
-@flow(name="archive-recordings", log_prints=False)
-def archive_recordings(
-    since: datetime | None = None, until: datetime | None = None, factory: Any = None
-) -> RunSummary:
-    """One complete run: list the window, then archive every recording that can be archived."""
-    chosen: ServicesFactory = factory or factory_from_environment()
+def prefect_submit(factory: ServicesFactory) -> Submit:
+    """Each recording as an ``archive-recording`` task run; the loop gets a plain future."""
 
     def submit(recording_id: str) -> concurrent.futures.Future[steps.StepReport]:
-        future = archive_task.submit(chosen, recording_id)
+        future = archive_task.submit(factory, recording_id)
         if not isinstance(future, PrefectWrappedFuture):
             raise TypeError("archive-recordings needs a thread or process task runner")
         # The runner's own future holds a Prefect state; the loop wants the task's result.
@@ -73,23 +67,38 @@ def archive_recordings(
         future.wrapped_future.add_done_callback(settle)
         return report
 
-    summary: RunSummary | None = None
+    return submit
+
+
+# ``factory`` is typed Any: Prefect builds a pydantic model of the parameters, and a Protocol
+# has no schema. Left out (deployed runs), it comes from the worker's environment.
+@flow(name="archive-recordings", log_prints=False)
+def archive_recordings(
+    since: datetime | None = None, until: datetime | None = None, factory: Any = None
+) -> RunSummary:
+    """One complete run: list the window, then archive every recording that can be archived."""
+    chosen: ServicesFactory = factory or factory_from_environment()
+
+    summary = RunSummary(started_at=datetime.now(UTC))
     try:
         with chosen.open() as services:
-            summary = run_archive(
+            run_archive(
                 services,
                 since,
                 until,
-                submit=submit,
+                submit=prefect_submit(chosen),
                 discover=lambda start, end: discover_task(chosen, start, end),
+                summary=summary,
             )
+    except Exception as exc:
+        summary.error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        # The artifact is written for a failed run too: what it did before failing.
-        if summary is not None:
-            create_markdown_artifact(
-                summary.to_markdown(),
-                key="archive-run-summary",
-                description="recvault archive run summary",
-            )
+        # Written for a failed run too: what it did before it failed, and why it failed.
+        create_markdown_artifact(
+            summary.to_markdown(),
+            key="archive-run-summary",
+            description="recvault archive run summary",
+        )
     get_run_logger().info("finished outcomes=%s", dict(summary.outcomes))
     return summary

@@ -11,7 +11,8 @@ import concurrent.futures
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
 from flows.services import Services
 from models.errors import CatalogUnavailable
+from models.scope import NEWEST_FIRST, ClaimScope
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +46,15 @@ def default_window(
     return since, until
 
 
+def next_watermark(current: datetime | None, start: datetime, end: datetime) -> datetime:
+    """Where the next run without ``--since`` starts: the end of this run's window when the
+    window joins on to the current watermark, else the watermark unchanged. A backfill of an
+    old period therefore never moves the schedule back, and the watermark never goes back."""
+    if current is None or start <= current < end:
+        return end
+    return current
+
+
 def run_archive(
     deps: Services,
     since: datetime | None,
@@ -52,8 +63,10 @@ def run_archive(
     submit: Submit,
     discover: Discover | None = None,
     on_progress: ProgressListener | None = None,
+    summary: RunSummary | None = None,
 ) -> RunSummary:
-    summary = RunSummary(started_at=deps.clock())
+    """``summary``: filled in as the run goes, so a caller still has it when the run fails."""
+    summary = summary or RunSummary(started_at=deps.clock())
     deps.work.prepare()
     deps.bucket = deps.store.ensure_usable(
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True
@@ -67,11 +80,14 @@ def run_archive(
             discovery = discover(*window)
         summary.add_discovery(discovery)
         log.info("listed=%d new=%d updated=%d", discovery.listed, discovery.new, discovery.updated)
-        _advance_all(deps, summary, submit, on_progress)
+        # New recordings first: a backlog (a backfill's, a long outage's) never delays them.
+        advance_all(deps, summary, submit, on_progress, NEWEST_FIRST)
         summary.finished_at = deps.clock()
         summary.catalog = deps.catalog.counts_by_state()
         for source in deps.sources.values():
             summary.source_stats.update(source.stats())
+        # Read again now: a run that finished meanwhile may have moved it.
+        watermark = next_watermark(deps.catalog.last_window_end(), *window)
         deps.catalog.append_audit(
             event="run_finished",
             actor=deps.worker,
@@ -79,6 +95,7 @@ def run_archive(
             detail={
                 "window_start": window[0].isoformat(),
                 "window_end": window[1].isoformat(),
+                "watermark": watermark.isoformat(),
                 "outcomes": dict(summary.outcomes),
             },
         )
@@ -101,8 +118,12 @@ def ride_out_outage(call: Callable[[], T], *, budget_s: float = OUTAGE_BUDGET_S)
             delay_s = min(delay_s * 2, 5.0)
 
 
-def _advance_all(
-    deps: Services, summary: RunSummary, submit: Submit, on_progress: ProgressListener | None
+def advance_all(
+    deps: Services,
+    summary: RunSummary,
+    submit: Submit,
+    on_progress: ProgressListener | None,
+    scope: ClaimScope,
 ) -> None:
     """Keep ``concurrency`` recordings in flight; wait for deferred ones only within the budget.
 
@@ -116,7 +137,7 @@ def _advance_all(
     while True:
         free = limit - len(inflight)
         if free > 0:
-            claimed = ride_out_outage(functools.partial(steps.claimable, deps, free))
+            claimed = ride_out_outage(functools.partial(steps.claimable, deps, free, scope))
             inflight.update(submit(recording_id) for recording_id in claimed)
         if inflight:
             done, _ = concurrent.futures.wait(
@@ -129,12 +150,25 @@ def _advance_all(
                 if on_progress:
                     on_progress(report, len(inflight))
             continue
-        due = ride_out_outage(deps.catalog.next_due_at)
+        due = ride_out_outage(functools.partial(deps.catalog.next_due_at, scope))
         if due is None or due > deadline:
             return
         if on_progress:
             on_progress(None, 0)
         time.sleep(max(0.0, min((due - deps.clock()).total_seconds(), 5.0)) + 0.05)
+
+
+@contextmanager
+def thread_pool(deps: Services) -> Iterator[Submit]:
+    """Runs without Prefect submit each recording to one of ``concurrency`` threads."""
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=deps.settings.concurrency, thread_name_prefix="recvault-archive"
+    ) as pool:
+
+        def submit(recording_id: str) -> concurrent.futures.Future[steps.StepReport]:
+            return pool.submit(steps.process_recording, deps, recording_id)
+
+        yield submit
 
 
 def run_archive_locally(
@@ -144,15 +178,6 @@ def run_archive_locally(
     *,
     on_progress: ProgressListener | None = None,
 ) -> RunSummary:
-    """The run without Prefect: recordings in a thread pool of ``concurrency`` threads."""
-    with concurrent.futures.ThreadPoolExecutor(
-        max_workers=deps.settings.concurrency, thread_name_prefix="recvault-archive"
-    ) as pool:
-
-        def submit(recording_id: str) -> concurrent.futures.Future[steps.StepReport]:
-            return pool.submit(steps.process_recording, deps, recording_id)
-
+    """The run without Prefect."""
+    with thread_pool(deps) as submit:
         return run_archive(deps, since, until, submit=submit, on_progress=on_progress)
-
-
-__all__ = ["RunSummary", "default_window", "run_archive", "run_archive_locally"]

@@ -11,6 +11,7 @@ by key and hash (``find_verified_copy``). The steps themselves live in ``steps_s
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -18,8 +19,10 @@ from flows.archive import source_steps as steps_source
 from flows.archive import store_steps as steps_archive
 from flows.archive.common import DiscoverReport, Outcome, S, StepReport, defer, record_error
 from flows.services import Services
-from models.errors import CatalogError, RecvaultError, WorkDirError
+from models.errors import CatalogError, ClaimLost, RecvaultError, WorkDirError
+from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, TERMINAL, VERIFIED, RecordingState
+from models.tables import Recording
 
 __all__ = [
     "DiscoverReport",
@@ -68,10 +71,37 @@ def discover(
 
 def process_recording(deps: Services, recording_id: str) -> StepReport:
     """Advance one claimed recording as far as it can go now; never raises a RecvaultError
-    that belongs to the recording (those are recorded in the catalog), only catalog outages."""
+    that belongs to the recording (those are recorded in the catalog), only catalog outages.
+
+    The claim is renewed while the work goes on, so a slow recording (a large video, long
+    back-offs) is not taken over by another worker; if it was taken over all the same, the
+    recording is skipped here: it is the other worker's now.
+    """
     report = StepReport(recording_id, Outcome.SKIPPED, S.DISCOVERED)
+    lost = False
     try:
-        row = deps.catalog.get(recording_id)
+        with ClaimHeartbeat(deps, recording_id):
+            row = deps.catalog.get(recording_id)
+            report.state = row.state
+            row = _advance(deps, row, report)
+    except ClaimLost as exc:
+        log.warning("claim lost recording_id=%s: %s", recording_id, exc)
+        report.outcome, report.error, lost = Outcome.SKIPPED, str(exc), True
+        return report
+    finally:
+        if not lost:
+            try:
+                deps.catalog.release(recording_id, worker=deps.worker)
+            except CatalogError:
+                log.warning("claim not released recording_id=%s", recording_id)
+    report.state = row.state
+    tidy_work_folder(deps, recording_id, row.state)
+    return report
+
+
+def _advance(deps: Services, row: Recording, report: StepReport) -> Recording:
+    recording_id = row.recording_id
+    try:
         while row.state in IN_PROGRESS:
             step = _STEPS[row.state]
             started = time.monotonic()
@@ -99,14 +129,42 @@ def process_recording(deps: Services, recording_id: str) -> StepReport:
         row = record_error(deps, recording_id, exc)
         report.outcome = Outcome.FAILED if row.state == S.FAILED else Outcome.RETRY
         report.error = str(exc)
-    finally:
-        try:
-            deps.catalog.release(recording_id, worker=deps.worker)
-        except CatalogError:
-            log.warning("claim not released recording_id=%s", recording_id)
-    report.state = row.state
-    tidy_work_folder(deps, recording_id, row.state)
-    return report
+    return row
+
+
+class ClaimHeartbeat:
+    """Renews the worker's claim on one recording every third of the lease, in a thread."""
+
+    def __init__(self, deps: Services, recording_id: str) -> None:
+        self._deps = deps
+        self._recording_id = recording_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"recvault-claim-{recording_id[:12]}", daemon=True
+        )
+
+    def __enter__(self) -> ClaimHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        deps = self._deps
+        lease_s = deps.settings.lease_s
+        while not self._stop.wait(lease_s / 3):
+            try:
+                renewed = deps.catalog.renew(
+                    self._recording_id, worker=deps.worker, now=deps.clock(), lease_s=lease_s
+                )
+            except CatalogError as exc:  # an outage: the next beat tries again
+                log.warning("claim not renewed recording_id=%s: %s", self._recording_id, exc)
+                continue
+            if not renewed:
+                log.warning("claim lost recording_id=%s", self._recording_id)
+                return
 
 
 def _space_retry_s(deps: Services) -> float:
@@ -142,7 +200,11 @@ def sweep_work_dir(deps: Services) -> int:
     return removed
 
 
-def claimable(deps: Services, limit: int) -> list[str]:
+def claimable(deps: Services, limit: int, scope: ClaimScope = EVERYTHING) -> list[str]:
     return deps.catalog.claim(
-        worker=deps.worker, limit=limit, now=deps.clock(), lease_s=deps.settings.lease_s
+        worker=deps.worker,
+        limit=limit,
+        now=deps.clock(),
+        lease_s=deps.settings.lease_s,
+        scope=scope,
     )

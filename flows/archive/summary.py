@@ -28,6 +28,7 @@ class RunSummary:
     step_seconds: Counter[str] = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)
     source_stats: dict[str, int] = field(default_factory=dict)
+    error: str | None = None  # why the run stopped early, if it did
 
     def add_discovery(self, report: DiscoverReport) -> None:
         self.since, self.until = report.since, report.until
@@ -60,8 +61,9 @@ class RunSummary:
 
     def to_markdown(self) -> str:
         lines = [
-            "# recvault archive run",
+            "# recvault archive run" + (" (failed)" if self.error else ""),
             "",
+            *([f"**The run stopped: {self.error}**", ""] if self.error else []),
             f"Window: {self.since:%Y-%m-%d %H:%M} → {self.until:%Y-%m-%d %H:%M} UTC"
             if self.since and self.until
             else "Window: -",

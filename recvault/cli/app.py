@@ -21,7 +21,7 @@ from typer.exceptions import TyperException
 
 from models.errors import RecvaultError
 from models.settings import Settings, load_settings
-from recvault.cli.dates import check_window, parse_when
+from recvault.cli.dates import check_window, parse_chunk, parse_when
 from recvault.cli.retention import erase_command, hold_app, retention_app
 
 EXIT_VERIFY_PROBLEMS = 8
@@ -78,6 +78,70 @@ def archive(since: SinceOpt = None, until: UntilOpt = None, as_json: JsonFlag = 
         from recvault.cli.render import print_summary
 
         print_summary(out, summary)
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option("--since", help="Start (ISO 8601, UTC if no zone).")],
+    until: Annotated[str, typer.Option("--until", help="End (ISO 8601), exclusive.")],
+    chunk: Annotated[
+        str, typer.Option("--chunk", help="Chunk length: 1d, 6h, 30m (default 1d).")
+    ] = "1d",
+    as_json: JsonFlag = False,
+) -> None:
+    """Archive a past period chunk by chunk; run it again to resume where it stopped."""
+    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
+    assert start is not None and end is not None  # noqa: S101 - required options
+    check_window(start, end)
+    step = parse_chunk(chunk)
+    settings = _settings()
+    settings.require("infobip_base_url", "infobip_api_key", "s3_bucket")
+    from recvault.cli.runner import run_backfill_cli
+    from recvault.wiring import ServicesFactory
+
+    report = run_backfill_cli(
+        ServicesFactory(settings),
+        start,
+        end,
+        chunk=step,
+        progress=not as_json and err.is_terminal,
+    )
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    from recvault.cli.render import print_summary
+
+    out.print(
+        f"backfill #{report.backfill_id}: {report.chunks_done}/{report.chunks_total} chunks, "
+        f"{report.listed} recordings listed",
+        markup=False,
+    )
+    print_summary(out, report.summary)
+
+
+@app.command()
+def reconcile(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Start (ISO 8601); default 7 days back.")
+    ] = None,
+    until: UntilOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare what Infobip lists, the catalog holds and the bucket holds, per day."""
+    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
+    check_window(start, end)
+    settings = _settings()
+    settings.require("infobip_base_url", "infobip_api_key", "s3_bucket")
+    from recvault.cli.runner import run_reconcile_cli
+    from recvault.wiring import ServicesFactory
+
+    report = run_reconcile_cli(ServicesFactory(settings, archive=False), start, end)
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        out.print(report.to_markdown(), markup=False, highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_VERIFY_PROBLEMS)
 
 
 @catalog_app.command("search")
@@ -190,6 +254,18 @@ def simulator_serve(
     from recvault.cli.demo import serve_simulator
 
     serve_simulator(scenario, host=host, port=port, count=count, seed=seed)
+
+
+@app.command()
+def serve(
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many runs at once.")
+    ] = None,
+) -> None:
+    """Serve the archive, backfill and retention deployments from this process."""
+    from recvault.cli.serve import serve_all
+
+    serve_all(limit=limit)
 
 
 @db_app.command("upgrade")

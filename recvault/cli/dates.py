@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from models.errors import ConfigError
 
@@ -28,3 +28,18 @@ def check_window(since: datetime | None, until: datetime | None) -> None:
         raise ConfigError(
             f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})"
         )
+
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def parse_chunk(value: str) -> timedelta:
+    """``1d``, ``6h``, ``30m``: a backfill's chunk length, at least a minute."""
+    text = value.strip().lower()
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit() or int(number) == 0:
+        raise ConfigError(f"--chunk: {value!r} is not a length; use e.g. 1d, 6h or 30m")
+    seconds = int(number) * _UNITS[unit]
+    if seconds > 366 * 86400:
+        raise ConfigError(f"--chunk: {value!r} is longer than a year; use at most 366d")
+    return timedelta(seconds=seconds)

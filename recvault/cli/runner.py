@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +13,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from flows.archive.run import ProgressListener
 from flows.archive.steps import StepReport
 from flows.archive.summary import RunSummary
+from flows.backfill.run import BackfillReport, ChunkListener
+from flows.reconcile.run import ReconcileReport
 from flows.retention.steps import RetentionRun
 from models.errors import SourceAuthError, SourceUnavailable
 from models.ports import RecordingSource
+from models.tables import Backfill
 from recvault.wiring import ServicesFactory
 
 
@@ -109,6 +121,81 @@ def _run_archive_flow(
     # Prefect's annotation wants the invariant base future type; the runner is the documented one.
     flow = archive_recordings.with_options(task_runner=runner)  # type: ignore[arg-type]
     return flow(since=since, until=until, factory=factory)
+
+
+def run_backfill_cli(
+    factory: ServicesFactory,
+    since: datetime,
+    until: datetime,
+    *,
+    chunk: timedelta,
+    progress: bool,
+) -> BackfillReport:
+    preflight(factory)
+    if prefect_server_configured():
+        from flows.backfill.flow import backfill_recordings
+
+        quiet_prefect_tracebacks()
+        hours = chunk.total_seconds() / 3600
+        return backfill_recordings(since=since, until=until, chunk_hours=hours, factory=factory)
+    from flows.archive.run import thread_pool
+    from flows.backfill.run import run_backfill
+
+    with factory.open() as services, thread_pool(services) as submit:
+        if not progress:
+            return run_backfill(services, since, until, chunk=chunk, submit=submit)
+        with _backfill_bar() as (on_chunk, on_progress):
+            return run_backfill(
+                services,
+                since,
+                until,
+                chunk=chunk,
+                submit=submit,
+                on_chunk=on_chunk,
+                on_progress=on_progress,
+            )
+
+
+@contextmanager
+def _backfill_bar() -> Iterator[tuple[ChunkListener, ProgressListener]]:
+    """Chunks done of all, with the rate of recordings and the time left."""
+    counts: Counter[str] = Counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunks"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task_id = bar.add_task("backfill", total=None, rate="")
+        started = time.monotonic()
+
+        def on_chunk(state: Backfill) -> None:
+            bar.update(task_id, total=state.chunks_total, completed=state.chunks_done)
+
+        def on_progress(report: StepReport | None, inflight: int) -> None:
+            if report is not None:
+                counts[report.outcome.value] += 1
+            rate = sum(counts.values()) / max(time.monotonic() - started, 1e-3)
+            done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            bar.update(task_id, rate=f"{rate:.1f} recordings/s ({done or '-'})")
+
+        yield on_chunk, on_progress
+
+
+def run_reconcile_cli(
+    factory: ServicesFactory, since: datetime | None, until: datetime | None
+) -> ReconcileReport:
+    """Always in process: read-only and quick; the daily deployment is the Prefect flow."""
+    from flows.reconcile.flow import default_window
+    from flows.reconcile.run import reconcile
+
+    with factory.open() as services:
+        start, end = default_window(since, until, now=services.clock())
+        return reconcile(services, start, end)
 
 
 def run_retention_cli(factory: ServicesFactory, *, dry_run: bool) -> RetentionRun:

@@ -17,9 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from models.errors import CatalogLocked
+from models.errors import ClaimLost
+from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS
 from models.tables import Recording, RunLock
+from storage.catalog.queries import in_scope
 
 _IN_PROGRESS_VALUES = sorted(s.value for s in IN_PROGRESS)
 
@@ -29,45 +31,54 @@ def rowcount(result: sa.Result[Any]) -> int:
 
 
 def insert_ignoring_conflict(
-    session: Session, model: type[Any], key: str, values: dict[str, Any]
+    session: Session, model: type[Any], key: str | tuple[str, ...], values: dict[str, Any]
 ) -> bool:
-    """INSERT ... ON CONFLICT (key) DO NOTHING; True when the row was inserted."""
+    """INSERT ... ON CONFLICT (key columns) DO NOTHING; True when the row was inserted."""
+    keys = (key,) if isinstance(key, str) else key
     table = cast(sa.Table, model.__table__)
     dialect = session.get_bind().dialect.name
     stmt: postgresql.Insert | sqlite.Insert = (
         postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     )
-    stmt = stmt.values(**values).on_conflict_do_nothing(index_elements=[key])
+    stmt = stmt.values(**values).on_conflict_do_nothing(index_elements=list(keys))
     # RETURNING rather than rowcount: SQLAlchemy reports no rowcount for psycopg INSERTs.
-    return session.execute(stmt.returning(table.c[key])).first() is not None
+    return session.execute(stmt.returning(table.c[keys[0]])).first() is not None
 
 
 def check_claim(row: Recording, worker: str | None, now: datetime) -> None:
-    """Raises CatalogLocked when another worker's live claim covers ``row``."""
+    """Raises ClaimLost when another worker's live claim covers ``row``."""
     if worker is None or row.claimed_by in (None, worker):
         return
     if row.claimed_until is not None and row.claimed_until > now:
-        raise CatalogLocked(
+        raise ClaimLost(
             f"recording {row.recording_id} is claimed by {row.claimed_by} "
             f"until {row.claimed_until.isoformat()}"
         )
 
 
-def claim(session: Session, *, worker: str, limit: int, now: datetime, lease_s: int) -> list[str]:
+def claim(
+    session: Session,
+    *,
+    worker: str,
+    limit: int,
+    now: datetime,
+    lease_s: int,
+    scope: ClaimScope = EVERYTHING,
+) -> list[str]:
     rid = col(Recording.recording_id)
     due = col(Recording.next_attempt_at)
     until = col(Recording.claimed_until)
-    stmt = (
-        sa.select(rid)
-        .where(
+    started = col(Recording.started_at)
+    stmt = in_scope(
+        sa.select(rid).where(
             col(Recording.state).in_(_IN_PROGRESS_VALUES),
             sa.or_(due.is_(None), due <= now),
             sa.or_(col(Recording.claimed_by).is_(None), until.is_(None), until <= now),
-        )
-        .order_by(col(Recording.started_at), rid)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        ),
+        scope,
     )
+    order = (started.desc(), rid) if scope.newest_first else (started, rid)
+    stmt = stmt.order_by(*order).limit(limit).with_for_update(skip_locked=True)
     ids = list(session.scalars(stmt))
     if ids:
         session.execute(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import CatalogError
+from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS
 from models.tables import ArchivedObject, AuditEvent, Recording
 from storage.catalog.rows import object_values, require_aware, states_for_status
@@ -99,18 +100,28 @@ def audit_events(session: Session, recording_id: str | None) -> list[AuditEvent]
     return list(session.scalars(stmt))
 
 
-def next_due_at(session: Session) -> datetime | None:
+def in_scope(stmt: Any, scope: ClaimScope) -> Any:
+    started = col(Recording.started_at)
+    if scope.started_from is not None:
+        stmt = stmt.where(started >= scope.started_from)
+    if scope.started_to is not None:
+        stmt = stmt.where(started < scope.started_to)
+    return stmt
+
+
+def next_due_at(session: Session, scope: ClaimScope = EVERYTHING) -> datetime | None:
     """The earliest retry time among unclaimed in-progress recordings that are waiting."""
     stmt = sa.select(sa.func.min(col(Recording.next_attempt_at))).where(
         col(Recording.state).in_(sorted(s.value for s in IN_PROGRESS)),
         col(Recording.claimed_by).is_(None),
         col(Recording.next_attempt_at).is_not(None),
     )
-    return _as_utc(session.scalar(stmt))
+    return _as_utc(session.scalar(in_scope(stmt, scope)))
 
 
 def last_window_end(session: Session) -> datetime | None:
-    """``window_end`` of the latest run-level ``run_finished`` audit event."""
+    """The watermark of the latest run-level ``run_finished`` audit event (``window_end`` for
+    runs from before the watermark was recorded)."""
     stmt = (
         sa.select(col(AuditEvent.detail))
         .where(col(AuditEvent.event) == RUN_FINISHED, col(AuditEvent.recording_id).is_(None))
@@ -118,7 +129,7 @@ def last_window_end(session: Session) -> datetime | None:
         .limit(1)
     )
     detail: dict[str, Any] | None = session.scalars(stmt).first()
-    end = (detail or {}).get("window_end")
+    end = (detail or {}).get("watermark", (detail or {}).get("window_end"))
     return _as_utc(end) if isinstance(end, str) else None
 
 

@@ -22,9 +22,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from models.errors import CatalogError
 from models.ports import SourceRecording
+from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState, check_transition
-from models.tables import ArchivedObject, AuditEvent, Recording
-from storage.catalog import leases, queries
+from models.tables import ArchivedObject, AuditEvent, Backfill, Recording
+from storage.catalog import backfills, leases, queries
 from storage.catalog.audit import PendingEvent, append_events, verify_chain
 from storage.catalog.engine import (
     WRITE_OPTION,
@@ -155,12 +156,22 @@ class Catalog(RetentionCatalog):
 
     # --- claims ----------------------------------------------------------------------------------
 
-    def claim(self, *, worker: str, limit: int, now: datetime, lease_s: int) -> list[str]:
+    def claim(
+        self,
+        *,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease_s: int,
+        scope: ClaimScope = EVERYTHING,
+    ) -> list[str]:
         require_aware("now", now)
         if limit <= 0:
             return []
         with self._tx(write=True) as session:
-            return leases.claim(session, worker=worker, limit=limit, now=now, lease_s=lease_s)
+            return leases.claim(
+                session, worker=worker, limit=limit, now=now, lease_s=lease_s, scope=scope
+            )
 
     def renew(self, recording_id: str, *, worker: str, now: datetime, lease_s: int) -> bool:
         require_aware("now", now)
@@ -346,13 +357,62 @@ class Catalog(RetentionCatalog):
         with self._tx() as session:
             return queries.counts_by_state(session)
 
-    def next_due_at(self) -> datetime | None:
+    def next_due_at(self, scope: ClaimScope = EVERYTHING) -> datetime | None:
         with self._tx() as session:
-            return queries.next_due_at(session)
+            return queries.next_due_at(session, scope)
 
     def last_window_end(self) -> datetime | None:
         with self._tx() as session:
             return queries.last_window_end(session)
+
+    # --- backfills --------------------------------------------------------------------------
+
+    def backfill_start(
+        self, *, since: datetime, until: datetime, chunk_s: int, at: datetime, actor: str
+    ) -> Backfill:
+        """The backfill of this period and chunk size: created, or found to resume."""
+        for name, value in (("since", since), ("until", until), ("at", at)):
+            require_aware(name, value)
+        with self._tx(write=True) as session:
+            row = backfills.start_or_resume(
+                session, since=since, until=until, chunk_s=chunk_s, at=at
+            )
+            append_events(
+                session,
+                [
+                    PendingEvent(
+                        "backfill_started" if row.chunks_done == 0 else "backfill_resumed",
+                        actor,
+                        at,
+                        detail={"backfill_id": row.id, "cursor": row.cursor.isoformat()},
+                    )
+                ],
+            )
+            return row
+
+    def backfill_chunk_done(
+        self, backfill_id: int, *, cursor: datetime, listed: int, at: datetime, actor: str
+    ) -> Backfill:
+        require_aware("cursor", cursor)
+        with self._tx(write=True) as session:
+            row = backfills.chunk_done(session, backfill_id, cursor=cursor, listed=listed, at=at)
+            append_events(
+                session,
+                [
+                    PendingEvent(
+                        "backfill_chunk_done",
+                        actor,
+                        at,
+                        detail={
+                            "backfill_id": backfill_id,
+                            "cursor": cursor.isoformat(),
+                            "listed": listed,
+                            "chunks_done": row.chunks_done,
+                        },
+                    )
+                ],
+            )
+            return row
 
     # --- audit -----------------------------------------------------------------------------------
 

@@ -19,7 +19,9 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from models.errors import (
+    ConfigError,
     RecordingNotReady,
+    RecvaultError,
     SourceAuthError,
     SourceBadRequest,
     SourceError,
@@ -101,14 +103,32 @@ def error_for_status(status: int, message: str, retry_after_s: float | None) -> 
 
 
 def error_from_response(
-    response: httpx.Response, *, where: str, scrub: Callable[[str], str]
-) -> SourceError | None:
-    """The exception an error response stands for (None below 400); reads at most 64 KiB."""
+    response: httpx.Response,
+    *,
+    where: str,
+    scrub: Callable[[str], str],
+    plain_404_is_config: bool = False,
+) -> RecvaultError | None:
+    """The exception an error response stands for (None below 400); reads at most 64 KiB.
+
+    With ``plain_404_is_config``, a 404 that carries none of Infobip's error bodies is a
+    ``ConfigError``: a proxy or a wrong base URL answered, so the route does not exist there,
+    and that must never read as "the recording is gone" (docs/infobip.md, "Safety rules").
+    """
     status = response.status_code
     if status < 400:
         return None
     body = read_capped(response)
     code, text = parse_error_body(body)
+    if status == 404 and plain_404_is_config and code is None and text is None:
+        kind = response.headers.get("Content-Type", "no content type")
+        return ConfigError(
+            scrub(
+                f"{where}: HTTP 404 without an Infobip error body ({kind}, {len(body)} bytes): "
+                f"the route does not exist at {_url_of(response)}; check "
+                "RECVAULT_INFOBIP_BASE_URL and whether the account offers this API"
+            )
+        )
     message = f"{where}: HTTP {status}"
     if code:
         message += f" {code}"
@@ -118,6 +138,14 @@ def error_from_response(
         kind = response.headers.get("Content-Type", "no content type")
         message += f" {response.reason_phrase} ({kind}, {len(body)} bytes)"
     return error_for_status(status, scrub(message), retry_after(response))
+
+
+def _url_of(response: httpx.Response) -> str:
+    """Scheme, host and path of the request (never the query, which may hold filters)."""
+    try:
+        return str(response.request.url.copy_with(query=None))
+    except RuntimeError:  # a response built without a request (tests)
+        return "this base URL"
 
 
 def read_capped(response: httpx.Response) -> bytes:

@@ -361,10 +361,13 @@ class ObjectStore:
             )
 
         latest = self.head(key)
-        if latest is not None and matches(latest):
+        if latest is None:
+            # Nothing under this key (the first upload, nearly always): no version listing.
+            return None
+        if matches(latest):
             return latest
         for version in self.iter_versions(key):
-            if version.key != key or (latest and version.version_id == latest.version_id):
+            if version.key != key or version.version_id == latest.version_id:
                 continue
             info = self.head(key, version_id=version.version_id)
             if info is not None and matches(info):

@@ -25,6 +25,7 @@ TABLES = {
     "run_locks",
     "legal_holds",
     "legal_hold_recordings",
+    "backfills",
     "alembic_version",
 }
 

@@ -339,3 +339,23 @@ def test_requests_stay_within_what_every_store_understands(
             assert "aws-chunked" not in headers.get("content-encoding", "")
             assert "x-amz-trailer" not in headers
     assert all("content-md5" in h for h in seen["PutObjectLegalHold"])
+
+
+def test_a_first_upload_lists_no_versions(
+    make_bucket: MakeBucket, make_store: MakeStore, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    bucket = make_bucket(object_lock=True)
+    client = moto_server.client()
+    calls: list[str] = []
+    client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    store = make_store(bucket, client=client)
+    path = tmp_path / "a.wav"
+    sha = write_file(path, 4096)
+    assert store.find_verified_copy("recordings/x/a.wav", sha256=sha, size_bytes=4096) is None
+    store.put_file("recordings/x/a.wav", path, sha256=sha, content_type="audio/wav", metadata={})
+    assert "ListObjectVersions" not in calls
+    assert calls.count("HeadObject") == 1
+    # A second attempt finds the copy the first one left, by the same single HEAD.
+    calls.clear()
+    found = store.find_verified_copy("recordings/x/a.wav", sha256=sha, size_bytes=4096)
+    assert found is not None and calls == ["HeadObject"]

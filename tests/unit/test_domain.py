@@ -98,3 +98,16 @@ def test_window_must_be_ordered() -> None:
     a = datetime(2026, 1, 2, tzinfo=UTC)
     with pytest.raises(ConfigError, match="must be before"):
         check_window(a, a - timedelta(days=1))
+
+
+def test_watermark_only_moves_forward_along_contiguous_windows() -> None:
+    from flows.archive.run import next_watermark
+
+    day = timedelta(days=1)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    assert next_watermark(None, now - 7 * day, now) == now  # first run
+    assert next_watermark(now - day, now - day, now) == now  # a scheduled run continues
+    assert next_watermark(now - day, now - 3 * day, now) == now  # an overlapping ad-hoc run
+    backfill = (now - 400 * day, now - 200 * day)
+    assert next_watermark(now, *backfill) == now  # a backfill of the past changes nothing
+    assert next_watermark(now, now + day, now + 2 * day) == now  # a gap is not covered

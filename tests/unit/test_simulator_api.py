@@ -305,7 +305,7 @@ def test_published_limits_are_enforced_when_asked(make_api: MakeApi, clock: Fake
 
 def test_unknown_routes_and_methods(api: tuple[AsgiClient, SimulatorState]) -> None:
     client, _ = api
-    unknown = client.get("/calls/1/recordings/files/x")
+    unknown = client.get("/calls/1/files/x")  # uploaded audio prompts: not simulated
     assert unknown.status_code == 404
     assert unknown.json() == legacy("NOT_FOUND", "Not found")
     assert client.patch(META).status_code == 405
