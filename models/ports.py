@@ -122,6 +122,16 @@ class RecordingSource(Protocol):
     def close(self) -> None: ...
 
 
+class SharedRateLimits(Protocol):
+    """Rate limits shared by every process that talks to one Infobip account (workers on many
+    machines), beside each process's own token buckets. ``limits``: operation class ->
+    (requests per second, burst)."""
+
+    def ensure(self, limits: Mapping[str, tuple[float, int]]) -> None: ...
+
+    def acquire(self, op: str) -> None: ...
+
+
 # --- catalog ------------------------------------------------------------------------------------
 
 

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     s3_sse_kms_key_id: str | None = None
     s3_multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     s3_part_size_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2)
+    # With PREFECT_API_URL set: also take a slot of a Prefect global rate limit per request.
+    shared_rate_limits: bool = True
     lease_s: int = Field(900, ge=3)  # renewed every third of it while a recording is worked on
 
     @field_validator("sources", mode="before")

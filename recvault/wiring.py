@@ -21,7 +21,7 @@ from typing import ClassVar
 from flows.services import Services
 from models.errors import ConfigError
 from models.policy.rules import Policy
-from models.ports import RecordingSource
+from models.ports import RecordingSource, SharedRateLimits
 from models.settings import Settings, load_settings
 from storage.catalog.store import Catalog
 from storage.infobip.calls import CallsSource
@@ -31,14 +31,26 @@ from storage.s3.store import ObjectStore
 from storage.workdir import WorkDir
 
 
+def shared_rate_limits(settings: Settings) -> SharedRateLimits | None:
+    """Prefect global rate limits where runs report to a Prefect server (many workers may share
+    one Infobip account); none for a run in process without one."""
+    if not settings.shared_rate_limits or not os.environ.get("PREFECT_API_URL"):
+        return None
+    from flows.ratelimits import PrefectRateLimits
+
+    return PrefectRateLimits()
+
+
 def build_sources(settings: Settings) -> dict[str, RecordingSource]:
     """The configured sources (``RECVAULT_SOURCES``), each built once."""
     sources: dict[str, RecordingSource] = {}
+    shared = shared_rate_limits(settings)
     for name in settings.sources:
         if name == "conversations":
-            sources[name] = ConversationsSource(InfobipClient.from_settings(settings))
+            client = InfobipClient.from_settings(settings, shared_limits=shared)
+            sources[name] = ConversationsSource(client)
         elif name == "calls":
-            sources[name] = CallsSource.from_settings(settings)
+            sources[name] = CallsSource.from_settings(settings, shared_limits=shared)
         else:  # the settings validator only lets known names through
             raise ConfigError(f"RECVAULT_SOURCES: unknown source {name!r}")
     return sources

@@ -27,7 +27,14 @@ from typing import Any, Self
 import httpx
 
 from models.errors import ConfigError, DeletionNotConfirmed, SourceNotFound
-from models.ports import DeletionReceipt, Download, Readiness, ReadinessReport, SourceRecording
+from models.ports import (
+    DeletionReceipt,
+    Download,
+    Readiness,
+    ReadinessReport,
+    SharedRateLimits,
+    SourceRecording,
+)
 from models.settings import Settings
 from models.tables import Recording
 from storage.infobip.core import Call, HttpCore
@@ -85,6 +92,7 @@ class CallsSource:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shared_limits: SharedRateLimits | None = None,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"Calls page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
@@ -109,10 +117,13 @@ class CallsSource:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            shared_limits=shared_limits,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CallsSource:
+    def from_settings(
+        cls, settings: Settings, *, shared_limits: SharedRateLimits | None = None
+    ) -> CallsSource:
         return cls(
             settings.base_url,
             settings.api_key,
@@ -120,6 +131,7 @@ class CallsSource:
             list_rate_per_s=settings.calls_list_rate_per_s,
             file_rate_per_min=settings.calls_file_rate_per_min,
             retry_budget_s=settings.retry_budget_s,
+            shared_limits=shared_limits,
             location=settings.calls_location,
         )
 

@@ -25,6 +25,7 @@ import httpx
 from pydantic import ValidationError
 
 from models.errors import ConfigError, SourceNotFound, SourceServerError
+from models.ports import SharedRateLimits
 from models.settings import Settings
 from models.source import (
     AccountRecordingConfig,
@@ -98,6 +99,7 @@ class InfobipClient:
         sleep: Callable[[float], None] = time.sleep,
         paths: InfobipPaths = _DEFAULT_PATHS,
         clock: Callable[[], float] = time.monotonic,
+        shared_limits: SharedRateLimits | None = None,
     ) -> None:
         self.paths = paths
         download_burst = max(1, int(download_rate_per_s))
@@ -116,10 +118,13 @@ class InfobipClient:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            shared_limits=shared_limits,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> InfobipClient:
+    def from_settings(
+        cls, settings: Settings, *, shared_limits: SharedRateLimits | None = None
+    ) -> InfobipClient:
         return cls(
             settings.base_url,
             settings.api_key,
@@ -128,6 +133,7 @@ class InfobipClient:
             metadata_burst=settings.metadata_burst,
             download_rate_per_s=settings.download_rate_per_s,
             retry_budget_s=settings.retry_budget_s,
+            shared_limits=shared_limits,
         )
 
     def __repr__(self) -> str:

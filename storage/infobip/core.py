@@ -34,6 +34,7 @@ from models.errors import (
     SourceServerError,
     SourceUnavailable,
 )
+from models.ports import SharedRateLimits
 from storage.infobip.download import WorkFile, content_range, stream_body
 from storage.infobip.http import (
     RetryAllowance,
@@ -140,9 +141,13 @@ class HttpCore:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        shared_limits: SharedRateLimits | None = None,
     ) -> None:
         if not api_key.strip():
             raise ConfigError("Infobip API key must not be empty")
+        self._shared = shared_limits
+        if shared_limits is not None:
+            shared_limits.ensure(limits)
         self._api_key = api_key
         self.max_retries = max_retries
         self.retry_budget_s = retry_budget_s
@@ -185,6 +190,8 @@ class HttpCore:
     ) -> httpx.Response:
         """One exchange after a rate-limit slot; a connection failure raises SourceUnavailable."""
         self._limiter.acquire(call.op)
+        if self._shared is not None:
+            self._shared.acquire(call.op)
         request = self._http.build_request(
             call.method, call.path, params=dict(params) if params else None, headers=headers
         )

@@ -23,7 +23,12 @@ from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.prefect_server import PrefectServer, prefect_cli
 
-pytestmark = [pytest.mark.flow, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.flow,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("prefect-server"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = Scenario(seed=11, count=6, video_ratio=0.34, prep_delay_s=0.2)
