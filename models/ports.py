@@ -3,7 +3,7 @@
 Flows depend on these, never on a concrete client; ``storage/`` holds the adapters behind them
 and ``recvault/wiring.py`` is the one place that picks and builds them. Adapters translate
 their third-party errors into ``models.errors`` at the seam, so a step only ever handles the
-error tree; in-memory fakes of these ports (``tests/unit/fakes``) raise the same errors.
+error tree; the unit tests' in-memory fakes of these ports raise the same errors.
 
 The source side is deliberately narrow: a source lists what it holds, says whether one
 recording can be downloaded now (and starts any preparation it needs), streams its bytes, and

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
 
-    # The contract of design.md. Optional here because read-only commands (catalog search) need
+    # The README's configuration contract. Optional here because read-only commands need
     # none of them; ``require`` checks what a command needs before it starts.
     infobip_base_url: str | None = None
     infobip_api_key: SecretStr | None = None
@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     metadata_burst: int = Field(20, ge=1)
     download_rate_per_s: float = Field(100.0, gt=0)
     retry_budget_s: float = Field(120.0, ge=0)
-    # Calls API recordings (infobip-api.md section 2): Infobip allows 100 list/get requests a
-    # second, and 100 file downloads and, separately, 100 file deletions a minute.
+    # Calls API recordings (docs/infobip.md, "The Calls API"): Infobip allows 100 list/get
+    # requests a second, and 100 file downloads and, separately, 100 file deletions a minute.
     calls_list_rate_per_s: float = Field(100.0, gt=0)
     calls_file_rate_per_min: float = Field(100.0, gt=0)
     calls_location: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")  # e.g. FRANKFURT

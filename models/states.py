@@ -1,4 +1,4 @@
-"""The recording state machine of design.md, as data.
+"""The recording state machine (docs/architecture.md, "The state machine"), as data.
 
 A transition not listed here is a bug; ``check_transition`` raises before anything is written.
 """
@@ -41,7 +41,7 @@ _ALLOWED: dict[RecordingState, frozenset[RecordingState]] = {
     S.ARCHIVED: frozenset({S.SOURCE_DELETED, S.EXPIRED}),
     S.SOURCE_DELETED: frozenset({S.EXPIRED}),
     S.EXPIRED: frozenset(),
-    # An operator may retry a failed recording (recvault archive --retry-failed).
+    # Allowed so that an operator can send a recording through again (no command does yet).
     S.FAILED: frozenset({S.DISCOVERED}),
     S.QUARANTINED: frozenset({S.DISCOVERED}),
 }

@@ -47,7 +47,7 @@ Faults on requests (each a ``RequestFault``: the ``first_n`` requests per endpoi
     enforce_rate_limits  also answer 429 when Infobip's published limits are exceeded
                          (metadata 10/s burst 20, download 100/s burst 100, config 10/s burst 20)
 
-Calls API recordings (``calls``, a ``CallsScenario``; infobip-api.md section 2)
+Calls API recordings (``calls``, a ``CallsScenario``; docs/infobip.md, "The Calls API")
     count                recorded entities at start: calls, conferences and dialogs, drawn by
                          ``kinds_weights``; each call has one file (sometimes two: a recording
                          stopped and restarted), each conference 2-3 and each dialog 2

@@ -1,7 +1,7 @@
 """The retention policy: which rule applies to a recording, and why.
 
 Pure rules, no I/O beyond reading the TOML file; what a rule decides (dates, derivative,
-deletions) lives in ``models/retention.py`` and is re-exported here. The file format is
+deletions) lives in ``models/policy/retention.py``. The file format is
 documented in the shipped default, ``models/policy/default_policy.toml`` (the one copy, loaded with
 importlib.resources so an installed package finds it too). Rules are tried in order and the
 first whose ``match`` keys all pass wins; the last rule must be a catch-all (no match keys),

@@ -250,11 +250,10 @@ def simulator_serve(
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
 ) -> None:
     """Serve the Infobip simulator over HTTP until interrupted."""
-    from simulator.scenario import load_scenario
-    from simulator.server import serve
+    # The simulator is imported by recvault.cli.demo only, after checking the demo extra.
+    from recvault.cli.demo import serve_simulator
 
-    chosen = load_scenario(scenario, count=count, seed=seed)
-    serve(chosen, host=host, port=port)
+    serve_simulator(scenario, host=host, port=port, count=count, seed=seed)
 
 
 @app.command()

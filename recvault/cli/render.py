@@ -18,7 +18,7 @@ def _iso(value: Any) -> str | None:
 
 
 def recording_json(row: Recording, objects: list[ArchivedObject]) -> dict[str, Any]:
-    """The catalog search element of design.md's contract (plus a few useful extras)."""
+    """The catalog search element of the README's contract (plus a few useful extras)."""
     return {
         "recording_id": row.recording_id,
         "conversation_id": row.conversation_id,

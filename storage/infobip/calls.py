@@ -1,16 +1,16 @@
 """``CallsSource``: Infobip's Calls API recordings (``/calls/1/recordings/...``) as a source.
 
 The adapter behind ``models.ports.RecordingSource`` for accounts that record through the Calls
-API (infobip-api.md section 2). It lists calls, conferences and dialogs and archives their
+API (docs/infobip.md, "The Calls API"). It lists calls, conferences and dialogs and archives their
 *files*: each file is one recording whose id is the file id (``storage.infobip.files``).
 Requests, retries, error translation and resumable downloads are the shared HTTP core's
 (``storage.infobip.core``), with the Calls API's own published limits: lists and reads 100 a
 second; file downloads and, in a bucket of their own, file deletions 100 a minute.
 
-Section 9 holds here whatever the configuration: a 404 without an Infobip error body on any
-route is a ``ConfigError`` naming that route, never a missing recording; a deletion is
-confirmed by reading back, never assumed; an unknown status or location makes a recording
-wait with a reason, never fail.
+The safety rules (docs/infobip.md, "Safety rules") hold here whatever the configuration: a
+404 without an Infobip error body on any route is a ``ConfigError`` naming that route, never a
+missing recording; a deletion is confirmed by reading back, never assumed; an unknown status
+or location makes a recording wait with a reason, never fail.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Infobip Conversations recordings client (infobip-api.md sections 1, 4.1 and 9).
+"""The Infobip Conversations recordings client (what it relies on: docs/infobip.md).
 
 What recvault asks the Conversations API, and what its answers mean. The requests themselves,
 rate limits, retries, error translation and resumable downloads are the shared HTTP core's
@@ -63,7 +63,7 @@ OP_DOWNLOAD = "download"
 
 @dataclass(frozen=True)
 class InfobipPaths:
-    """Every path recvault calls, in one place (section 9 ones are recvault's model)."""
+    """Every path recvault calls, in one place (preparation and delete are hypotheses)."""
 
     metadata: str = "/ccaas/voice/2/recording/metadata"
     download: str = "/ccaas/voice/2/recording/download/{recording_id}"
@@ -228,7 +228,7 @@ class InfobipClient:
         call = _call(OP_CONFIG, "GET", self.paths.account_config)
         return self._validate(AccountRecordingConfig, self._core.request_json(call), call)
 
-    # --- video preparation (section 9) ---------------------------------------------------------
+    # --- video preparation (a hypothesis: docs/infobip.md) -------------------------------------
 
     def request_video_preparation(self, recording_id: str) -> PreparationStatus:
         call = _call(OP_PREPARATION, "POST", self.paths.preparation, recording_id)

@@ -98,8 +98,8 @@ class Call:
     ``ids`` fill the template's ``{name}`` fields (percent-encoded) and are named in messages.
     ``personal``: the query or the answer may hold names or numbers, so error texts are
     scrubbed of ``redact`` values and digit runs. ``route_checked``: a 404 without an Infobip
-    error body means the route does not exist here, a configuration error (infobip-api.md
-    section 9), not a missing recording.
+    error body means the route does not exist here, a configuration error, not a missing
+    recording (docs/infobip.md, "Safety rules").
     """
 
     op: str
