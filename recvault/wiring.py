@@ -16,19 +16,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from flows.services import Services
 from models.errors import ConfigError
-from models.policy.rules import Policy
-from models.ports import RecordingSource, SharedRateLimits
 from models.settings import Settings, load_settings
 from storage.catalog.store import Catalog
-from storage.infobip.calls import CallsSource
-from storage.infobip.client import InfobipClient
-from storage.infobip.conversations import ConversationsSource
-from storage.s3.store import ObjectStore
-from storage.workdir import WorkDir
+
+if TYPE_CHECKING:
+    from models.ports import RecordingSource, SharedRateLimits
 
 
 def shared_rate_limits(settings: Settings) -> SharedRateLimits | None:
@@ -43,6 +39,11 @@ def shared_rate_limits(settings: Settings) -> SharedRateLimits | None:
 
 def build_sources(settings: Settings) -> dict[str, RecordingSource]:
     """The configured sources (``RECVAULT_SOURCES``), each built once."""
+    # Imported here: read-only commands need neither httpx nor the Infobip adapters.
+    from storage.infobip.calls import CallsSource
+    from storage.infobip.client import InfobipClient
+    from storage.infobip.conversations import ConversationsSource
+
     sources: dict[str, RecordingSource] = {}
     shared = shared_rate_limits(settings)
     for name in settings.sources:
@@ -88,6 +89,10 @@ class ServicesFactory:
             self.settings.require("infobip_base_url", "infobip_api_key")
 
     def build(self) -> Services:
+        from models.policy.rules import Policy
+        from storage.s3.store import ObjectStore
+        from storage.workdir import WorkDir
+
         self._require()
         settings = self.settings
         policy = Policy.load(settings.policy_file)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from flows.archive.summary import RunSummary
-from flows.verify.steps import VerifyReport
 from models.states import RecordingState, public_status
-from models.tables import ArchivedObject, Recording
+
+if TYPE_CHECKING:
+    from flows.archive.summary import RunSummary
+    from flows.verify.steps import VerifyReport
+    from models.tables import ArchivedObject, Recording
 
 
 def _iso(value: Any) -> str | None:

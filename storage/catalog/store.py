@@ -43,7 +43,7 @@ from storage.catalog.rows import (
     source_values,
     truncate_error,
 )
-from storage.catalog.schema import require_head, upgrade_to_head
+from storage.catalog.schema import missing_catalog_message, require_head, upgrade_to_head
 
 log = logging.getLogger(__name__)
 S = RecordingState
@@ -70,6 +70,10 @@ class Catalog(RetentionCatalog):
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Catalog:
         target = parse_url(url)
+        path = target.sqlite_path
+        if not migrate and path is not None and not path.exists():
+            # A read-only command creates nothing, not even an empty database file.
+            raise CatalogError(missing_catalog_message(target))
         engine = create_catalog_engine(target)
         try:
             with translate_errors(target):
