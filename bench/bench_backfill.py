@@ -119,7 +119,7 @@ def main() -> None:
             report = json.loads(reconcile.stdout)
             engine = sa.create_engine(catalog_url)
             with engine.connect() as conn:
-                states = dict(
+                states: dict[str, int] = dict(
                     conn.execute(sa.text("SELECT state, count(*) FROM recordings GROUP BY state"))
                     .tuples()
                     .all()
