@@ -31,12 +31,25 @@ from storage.s3.store import ObjectStore
 from storage.workdir import WorkDir
 
 
+def build_conversations(settings: Settings) -> ConversationsSource:
+    """The Conversations source with the configured profile (``RECVAULT_VIDEO_READINESS``,
+    ``RECVAULT_SOURCE_DELETION`` and the routes); calls-files deletion gets a Calls API
+    client of its own to find and delete the file a recording maps to."""
+    deletion = settings.source_deletion
+    return ConversationsSource(
+        InfobipClient.from_settings(settings),
+        video_readiness=settings.video_readiness,
+        deletion=deletion,
+        calls_files=CallsSource.from_settings(settings) if deletion == "calls-files" else None,
+    )
+
+
 def build_sources(settings: Settings) -> dict[str, RecordingSource]:
     """The configured sources (``RECVAULT_SOURCES``), each built once."""
     sources: dict[str, RecordingSource] = {}
     for name in settings.sources:
         if name == "conversations":
-            sources[name] = ConversationsSource(InfobipClient.from_settings(settings))
+            sources[name] = build_conversations(settings)
         elif name == "calls":
             sources[name] = CallsSource.from_settings(settings)
         else:  # the settings validator only lets known names through

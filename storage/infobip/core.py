@@ -98,7 +98,8 @@ class Call:
     ``personal``: the query or the answer may hold names or numbers, so error texts are
     scrubbed of ``redact`` values and digit runs. ``route_checked``: a 404 without an Infobip
     error body means the route does not exist here, a configuration error (infobip-api.md
-    section 9), not a missing recording.
+    section 9), not a missing recording. ``setting``: the variable that configures the route,
+    named in that error.
     """
 
     op: str
@@ -108,6 +109,7 @@ class Call:
     redact: tuple[str, ...] = ()
     personal: bool = False
     route_checked: bool = False
+    setting: str | None = None
 
     @property
     def path(self) -> str:
@@ -220,6 +222,7 @@ class HttpCore:
             where=call.where,
             scrub=self.scrubber(call),
             plain_404_is_config=call.route_checked,
+            setting=call.setting,
         )
 
     def request_json(self, call: Call, *, params: Mapping[str, str] | None = None) -> Any:

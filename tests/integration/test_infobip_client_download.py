@@ -179,7 +179,7 @@ def test_deleted_recordings_stay_listed_and_cannot_be_downloaded(
     with start_simulator(scenario) as sim, infobip_client(sim) as client:
         rid = str(sim.recordings()[2]["recordingId"])
         deleted = client.delete_recording(rid)
-        assert deleted.recording_id == rid
+        assert deleted is not None and deleted.recording_id == rid
         assert deleted.deleted_at is not None and deleted.deleted_by
         assert sim.deleted == {rid}
         with pytest.raises(SourceNotFound):
