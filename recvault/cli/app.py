@@ -248,12 +248,20 @@ def simulator_serve(
     ] = "demo",
     count: Annotated[int | None, typer.Option(min=1, help="Override the recording count.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Only the routes Infobip publishes; videos through the account switch (on).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the Infobip simulator over HTTP until interrupted."""
     from simulator.scenario import load_scenario
     from simulator.server import serve
 
-    chosen = load_scenario(scenario, count=count, seed=seed)
+    strict_fields = {"strict": True, "video_download_preparation": True} if strict else {}
+    chosen = load_scenario(scenario, count=count, seed=seed, **strict_fields)
     serve(chosen, host=host, port=port)
 
 
