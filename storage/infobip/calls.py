@@ -35,7 +35,7 @@ from models.errors import (
 from models.ports import DeletionReceipt, Download, Readiness, ReadinessReport, SourceRecording
 from models.settings import Settings, SourceDeletion
 from models.tables import Recording
-from storage.infobip.core import Call, HttpCore
+from storage.infobip.core import Call, HttpCore, RouteCheck
 from storage.infobip.files import (
     ENTITY_IDS,
     ENTITY_LISTS,
@@ -215,6 +215,12 @@ class CallsSource:
             elif len(elements) < self.page_size:  # no paging block: a short page is the last
                 return
             page += 1
+
+    def check_routes(self) -> list[RouteCheck]:
+        """The Calls recordings list asked for one element (``recvault doctor``)."""
+        call = Call(OP_LIST, "GET", ENTITY_LISTS["call"], route_checked=True)
+        params = {**self._location_param(), "page": "0", "size": "1"}
+        return [self._core.check_route("calls", call, params=params)]
 
     # --- readiness -------------------------------------------------------------------------------
 

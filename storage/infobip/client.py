@@ -24,7 +24,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from models.errors import ConfigError, RecvaultError, SourceNotFound, SourceServerError
+from models.errors import ConfigError, SourceNotFound, SourceServerError
 from models.settings import ACCOUNT_CONFIG_PATH, DOWNLOAD_PATH, METADATA_PATH, Settings
 from models.source import (
     AccountRecordingConfig,
@@ -32,7 +32,7 @@ from models.source import (
     RecordingMetadata,
     datetime_to_epoch_ms,
 )
-from storage.infobip.core import Call, ClientStats, DownloadResult, HttpCore
+from storage.infobip.core import Call, ClientStats, DownloadResult, HttpCore, RouteCheck
 from storage.infobip.download import CHUNK_BYTES
 from storage.infobip.listing import keyset_listing, page_elements, parse_element
 
@@ -94,18 +94,6 @@ SETTING_OF = {
 }
 # A recording id no account holds: route checks ask for it and expect Infobip's own 404.
 PROBE_RECORDING_ID = "recvault-route-check-0000"
-
-
-@dataclass(frozen=True)
-class RouteCheck:
-    """What one configured route answered: ``confirmed`` when it answered as Infobip does
-    (a success, or an error in one of Infobip's bodies); a plain 404 is not confirmed."""
-
-    route: str
-    method: str
-    path: str
-    confirmed: bool
-    detail: str
 
 
 def _call(op: str, method: str, route: str, template: str, recording_id: str | None = None) -> Call:
@@ -352,23 +340,7 @@ class InfobipClient:
         params: dict[str, str] | None,
         headers: dict[str, str] | None,
     ) -> RouteCheck:
-        def result(confirmed: bool, detail: str) -> RouteCheck:
-            return RouteCheck(route, call.method, call.template, confirmed, detail)
-
-        try:
-            status = self._core.probe(call, params=params, headers=headers)
-        except ConfigError:
-            return result(False, "HTTP 404 without an Infobip error body: not confirmed")
-        except SourceNotFound as exc:
-            return result(True, f"answers as Infobip does (HTTP 404 with its error body: {exc})")
-        except RecvaultError as exc:
-            status_code = getattr(exc, "status_code", None)
-            if status_code in (401, 403):
-                raise
-            if status_code in (400, 409, 416):
-                return result(True, f"answers as Infobip does (HTTP {status_code})")
-            return result(False, f"not confirmed: {exc}")
-        return result(True, f"HTTP {status}")
+        return self._core.check_route(route, call, params=params, headers=headers)
 
     def probe_download(self, recording_id: str) -> int:
         """The status of asking the download for its first byte: media is served (200/206);

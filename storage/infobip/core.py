@@ -127,6 +127,18 @@ class Call:
         return ",".join(value for _name, value in self.ids) or "-"
 
 
+@dataclass(frozen=True)
+class RouteCheck:
+    """What one configured route answered: ``confirmed`` when it answered as Infobip does
+    (a success, or an error in one of Infobip's bodies); a plain 404 is not confirmed."""
+
+    route: str
+    method: str
+    path: str
+    confirmed: bool
+    detail: str
+
+
 class HttpCore:
     """Thread-safe requests and downloads against one Infobip base URL; share one per process."""
 
@@ -275,6 +287,34 @@ class HttpCore:
             if not isinstance(error, SourceUnavailable):
                 raise error
             retry.backoff(error, retry_after(response))
+
+    def check_route(
+        self,
+        route: str,
+        call: Call,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> RouteCheck:
+        """Does ``call``'s route answer as Infobip does? For ``recvault doctor``: a success,
+        Infobip's own 404 or a 400/409/416 confirms it; a plain 404 does not. Credentials
+        refused raise (``SourceAuthError``)."""
+
+        def result(confirmed: bool, detail: str) -> RouteCheck:
+            return RouteCheck(route, call.method, call.template, confirmed, detail)
+
+        try:
+            status = self.probe(call, params=params, headers=headers)
+        except ConfigError:
+            return result(False, "HTTP 404 without an Infobip error body: not confirmed")
+        except RecvaultError as exc:
+            status_code = getattr(exc, "status_code", None)
+            if status_code in (401, 403):
+                raise
+            if status_code in (400, 404, 409, 416):
+                return result(True, f"answers as Infobip does (HTTP {status_code})")
+            return result(False, f"not confirmed: {exc}")
+        return result(True, f"answers as Infobip does (HTTP {status})")
 
     # --- downloads -------------------------------------------------------------------------------
 
