@@ -315,6 +315,8 @@ class SimulatorState:
             partial=wanted is not None,
             cut=cut,
             cut_after=after,
+            # What the published contract documents for 200/206 (infobip-api.md section 4.1).
+            content_type="application/octet-stream",
         )
 
     def _take_cut(self, recording_id: str) -> Literal["drop", "truncate"] | None:
