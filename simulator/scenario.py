@@ -236,7 +236,7 @@ PRESETS: dict[str, Scenario] = {
     "demo": Scenario(
         count=24,
         video_ratio=0.25,
-        video_download_preparation=False,
+        video_download_preparation=True,  # the documented way to downloadable video
         prep_delay_s=2.0,
         not_ready=NotReadyFault(recordings=RecordingPick(count=2), in_progress_listings=1),
         enforce_rate_limits=True,
@@ -244,6 +244,7 @@ PRESETS: dict[str, Scenario] = {
     "faulty": Scenario(
         count=40,
         video_ratio=0.3,
+        video_download_preparation=True,
         prep_delay_s=1.0,
         not_ready=NotReadyFault(recordings=RecordingPick(count=3), in_progress_listings=1),
         failed=RecordingPick(count=1),

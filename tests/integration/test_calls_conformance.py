@@ -259,7 +259,12 @@ def test_calls_source_speaks_the_spec(
     with start_simulator(scenario) as sim:
         transport = SpecCheckingTransport(spec)
         source = CallsSource(
-            sim.base_url, sim.api_key, transport=transport, page_size=3, file_rate_per_min=6000
+            sim.base_url,
+            sim.api_key,
+            transport=transport,
+            page_size=3,
+            file_rate_per_min=6000,
+            deletion="calls-files",
         )
         with source:
             listed = list(source.list_recordings(since=WIDE_SINCE, until=WIDE_UNTIL))
