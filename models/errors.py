@@ -14,8 +14,10 @@ tells the CLI which status to exit with (documented in the README).
         SourceAuthError                exit 3   401 / 403
         SourceBadRequest                        400
         SourceNotFound                          404
+        SourceUnexpectedAnswer                  a status nobody documented: the recording waits
         RecordingNotReady  (retryable)          409 not prepared, media not final yet
         PreparationFailed                       video preparation ended FAILED
+        SourceDeletionUnavailable               deletion off, or no route reaches it: due
         DownloadIntegrityError (retryable)      short body, bad Content-Range, size mismatch
         SourceChanged                           bytes differ between attempts
         DeletionNotConfirmed (retryable)        a DELETE answered, but reading back still
@@ -93,6 +95,16 @@ class SourceBadRequest(SourceError):
 
 class SourceNotFound(SourceError):
     pass
+
+
+class SourceUnexpectedAnswer(SourceError):
+    """An answer no Infobip source documents (an unknown status code): not the recording's
+    fault, so it waits with the reason and is counted as needing attention, never FAILED."""
+
+
+class SourceDeletionUnavailable(SourceError):
+    """The source cannot delete this recording under the configured profile (source deletion
+    is off, or no documented route reaches it): the deletion stays due and is reported."""
 
 
 class RecordingNotReady(SourceError):

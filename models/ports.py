@@ -54,6 +54,9 @@ class SourceRecording:
     transferred_to_queue: str | None = None
     size_bytes: int | None = None  # when the source publishes it (Calls files do)
     raw: Mapping[str, Any] = field(default_factory=dict)  # the element as the source sent it
+    # The listing held something unexpected but the recording is kept: the kind, for the run
+    # summary's "needs attention" (e.g. "metadata id is not an integer").
+    attention: str | None = None
 
 
 class Readiness(StrEnum):
@@ -71,6 +74,9 @@ class ReadinessReport:
     status: str | None = None  # the source's status word to remember in the catalog
     preparation: str | None = None  # the source's preparation status word, if it prepares
     retryable: bool = True  # FAILED only: may a later attempt succeed?
+    # WAITING because of an answer nobody documented (an unknown recordingStatus or media
+    # type): the kind, counted under "needs attention" in the run summary.
+    attention: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,15 @@ class RecordingSource(Protocol):
         ``SourceNotFound`` when the source answers that it does not have it."""
         ...
 
+    def deletion_unavailable(self) -> str | None:
+        """Why this source deletes nothing under the configured profile (source deletion is
+        off), or None: then ``delete`` may be called. Retention reports such deletions as due."""
+        ...
+
     def delete(self, recording: Recording) -> DeletionReceipt:
-        """Delete the source copy and confirm it by reading back; raises if unconfirmed."""
+        """Delete the source copy and confirm it by reading back; raises if unconfirmed
+        (``DeletionNotConfirmed``) or when the profile has no way to delete this recording
+        (``SourceDeletionUnavailable``)."""
         ...
 
     def stats(self) -> Mapping[str, int]: ...

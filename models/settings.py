@@ -7,17 +7,31 @@ the variable, so the CLI never shows a traceback for a bad value.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.errors import ConfigError
 
 ENV_PREFIX = "RECVAULT_"
 SourceName = Literal["conversations", "calls"]
+# How a video recording becomes downloadable (docs/infobip.md).
+VideoReadiness = Literal["account", "endpoint"]
+# How a recording is deleted at the source once the policy says so (section 9).
+SourceDeletion = Literal["off", "calls-files", "ccaas"]
+
+# The documented Conversations routes (docs/infobip.md).
+METADATA_PATH = "/ccaas/voice/2/recording/metadata"
+DOWNLOAD_PATH = "/ccaas/voice/2/recording/download/{recording_id}"
+ACCOUNT_CONFIG_PATH = "/ccaas/voice/2/account-recording-config"
+# recvault's working model of routes Infobip does not publish (section 9): never a default,
+# only where a deployment configures them.
+PREPARATION_PATH_EXAMPLE = "/ccaas/voice/2/recording/{recording_id}/download-preparation"
+DELETE_PATH_EXAMPLE = "/ccaas/voice/2/recording/{recording_id}"
 
 
 def default_data_dir() -> Path:
@@ -31,6 +45,17 @@ def _check_http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"must be an http(s) URL such as https://host.example.com, got {value!r}")
     return value.rstrip("/")
+
+
+def _check_path(value: str, *, with_id: bool) -> str:
+    if not value.startswith("/") or "://" in value or "?" in value:
+        raise ValueError(f"must be a path such as /ccaas/voice/2/..., got {value!r}")
+    fields = re.findall(r"\{([^}]*)\}", value)
+    if with_id and fields != ["recording_id"]:
+        raise ValueError(f"must hold {{recording_id}} once, got {value!r}")
+    if not with_id and fields:
+        raise ValueError(f"must not hold a {{field}}, got {value!r}")
+    return value
 
 
 class Settings(BaseSettings):
@@ -85,6 +110,16 @@ class Settings(BaseSettings):
     shared_rate_limits: bool = True
     lease_s: int = Field(900, ge=3)  # renewed every third of it while a recording is worked on
 
+    # The source profile (docs/infobip.md): what is documented is the default; the
+    # rest is a hypothesis a deployment switches on by configuring a route its account answers.
+    infobip_metadata_path: str = METADATA_PATH
+    infobip_download_path: str = DOWNLOAD_PATH
+    infobip_account_config_path: str = ACCOUNT_CONFIG_PATH
+    infobip_preparation_path: str | None = None  # needed by video_readiness=endpoint
+    infobip_delete_path: str | None = None  # needed by source_deletion=ccaas
+    video_readiness: VideoReadiness = "account"
+    source_deletion: SourceDeletion = "off"
+
     @field_validator("sources", mode="before")
     @classmethod
     def _sources(cls, value: object) -> object:
@@ -94,6 +129,43 @@ class Settings(BaseSettings):
                 raise ValueError("name at least one source: conversations, calls")
             return list(dict.fromkeys(names))
         return value
+
+    @field_validator("infobip_metadata_path", "infobip_account_config_path")
+    @classmethod
+    def _plain_path(cls, value: str) -> str:
+        return _check_path(value, with_id=False)
+
+    @field_validator("infobip_download_path", "infobip_preparation_path", "infobip_delete_path")
+    @classmethod
+    def _recording_path(cls, value: str | None) -> str | None:
+        return _check_path(value, with_id=True) if value else None
+
+    @model_validator(mode="after")
+    def _profile_complete(self) -> Settings:
+        if self.video_readiness == "endpoint" and self.infobip_preparation_path is None:
+            raise ValueError(
+                "RECVAULT_VIDEO_READINESS=endpoint needs RECVAULT_INFOBIP_PREPARATION_PATH "
+                f"(e.g. {PREPARATION_PATH_EXAMPLE}), a route your account answers"
+            )
+        if self.source_deletion == "ccaas" and self.infobip_delete_path is None:
+            raise ValueError(
+                "RECVAULT_SOURCE_DELETION=ccaas needs RECVAULT_INFOBIP_DELETE_PATH "
+                f"(e.g. {DELETE_PATH_EXAMPLE}), a route your account answers"
+            )
+        return self
+
+    @property
+    def source_profile(self) -> dict[str, str | None]:
+        """The active source profile, as ``recvault doctor`` prints it."""
+        return {
+            "video_readiness": self.video_readiness,
+            "source_deletion": self.source_deletion,
+            "metadata": self.infobip_metadata_path,
+            "download": self.infobip_download_path,
+            "account_config": self.infobip_account_config_path,
+            "preparation": self.infobip_preparation_path,
+            "delete": self.infobip_delete_path,
+        }
 
     @field_validator("infobip_base_url")
     @classmethod
@@ -162,11 +234,12 @@ class Settings(BaseSettings):
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming the first bad variable and what it needs."""
     first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "?"
-    var = ENV_PREFIX + field.upper()
+    msg = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a check of several settings together names them itself
+        return msg
+    var = ENV_PREFIX + str(first["loc"][0]).upper()
     if first["type"] == "missing":
         return f"{var} is not set: export {var}=... (or put it in .env)"
-    msg = first["msg"].removeprefix("Value error, ")
     return f"{var} is invalid: {msg}"
 
 

@@ -36,7 +36,9 @@ class RecordingMetadata(_InfobipModel):
     """One element of ``GET /ccaas/voice/2/recording/metadata`` (one participant leg)."""
 
     recording_id: str
-    id: int | None = None
+    # In Infobip's examples only, not in its schema: whatever it is, it is kept and never
+    # decides anything (``recordingId`` is the key); a non-integer is reported, not dropped.
+    id: object = None
     conversation_id: str | None = None
     conference_id: str | None = None
     call_id: str | None = None
@@ -58,6 +60,11 @@ class RecordingMetadata(_InfobipModel):
     transferred_to: str | None = None
     transferred_from_queue: str | None = None
     transferred_to_queue: str | None = None
+
+    @property
+    def id_is_integer(self) -> bool:
+        """True when ``id`` is absent (the schema does not declare it) or an integer."""
+        return self.id is None or (isinstance(self.id, int) and not isinstance(self.id, bool))
 
     @property
     def started_at_dt(self) -> datetime:

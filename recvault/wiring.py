@@ -25,6 +25,7 @@ from storage.catalog.store import Catalog
 
 if TYPE_CHECKING:
     from models.ports import RecordingSource, SharedRateLimits
+    from storage.infobip.conversations import ConversationsSource
 
 
 def shared_rate_limits(settings: Settings) -> SharedRateLimits | None:
@@ -37,19 +38,39 @@ def shared_rate_limits(settings: Settings) -> SharedRateLimits | None:
     return PrefectRateLimits()
 
 
+def build_conversations(
+    settings: Settings, shared: SharedRateLimits | None = None
+) -> ConversationsSource:
+    """The Conversations source with the configured profile (``RECVAULT_VIDEO_READINESS``,
+    ``RECVAULT_SOURCE_DELETION`` and the routes); calls-files deletion gets a Calls API
+    client of its own to find and delete the file a recording maps to."""
+    from storage.infobip.calls import CallsSource
+    from storage.infobip.client import InfobipClient
+    from storage.infobip.conversations import ConversationsSource
+
+    deletion = settings.source_deletion
+    return ConversationsSource(
+        InfobipClient.from_settings(settings, shared_limits=shared),
+        video_readiness=settings.video_readiness,
+        deletion=deletion,
+        calls_files=(
+            CallsSource.from_settings(settings, shared_limits=shared)
+            if deletion == "calls-files"
+            else None
+        ),
+    )
+
+
 def build_sources(settings: Settings) -> dict[str, RecordingSource]:
     """The configured sources (``RECVAULT_SOURCES``), each built once."""
     # Imported here: read-only commands need neither httpx nor the Infobip adapters.
     from storage.infobip.calls import CallsSource
-    from storage.infobip.client import InfobipClient
-    from storage.infobip.conversations import ConversationsSource
 
     sources: dict[str, RecordingSource] = {}
     shared = shared_rate_limits(settings)
     for name in settings.sources:
         if name == "conversations":
-            client = InfobipClient.from_settings(settings, shared_limits=shared)
-            sources[name] = ConversationsSource(client)
+            sources[name] = build_conversations(settings, shared)
         elif name == "calls":
             sources[name] = CallsSource.from_settings(settings, shared_limits=shared)
         else:  # the settings validator only lets known names through

@@ -25,11 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="seed of the data set and the faults")
     parser.add_argument("--api-key", help="accepted API key (Authorization: App <key>)")
     parser.add_argument("--cache-dir", type=Path, help="where generated media clips are kept")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="only the routes Infobip publishes; videos through the account switch (on)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
+        strict = {"strict": True, "video_download_preparation": True} if args.strict else {}
         scenario = load_scenario(
-            args.scenario, count=args.count, seed=args.seed, api_key=args.api_key
+            args.scenario, count=args.count, seed=args.seed, api_key=args.api_key, **strict
         )
     except ValueError as exc:
         sys.stderr.write(f"simulator: {str(exc).splitlines()[0]}\n")

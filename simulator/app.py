@@ -144,15 +144,18 @@ async def _unknown_route(request: Request, exc: Exception) -> Response:
     return JSONResponse(legacy_body(status, text), status_code=status)
 
 
-def create_app(state: SimulatorState, transports: Transports | None = None) -> Starlette:
-    """``transports`` maps client address to its socket transport, for abrupt disconnects."""
-    api = _Api(state, transports)
-    routes = [
-        Route(f"{_PREFIX}/recording/metadata", api.guarded("metadata", api.metadata)),
-        Route(
-            f"{_PREFIX}/recording/download/{{recording_id}}",
-            api.guarded("download", api.download),
-        ),
+async def _gateway_not_found(request: Request, exc: Exception) -> Response:
+    """Strict mode: a route Infobip does not publish is not there, and whatever stands in
+    front of the API says so in its own words, without an Infobip error body."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    log.info("request endpoint=unknown method=%s status=%d", request.method, status)
+    title = "405 Not Allowed" if status == 405 else "404 Not Found"
+    return HTMLResponse(_GATEWAY_PAGE.format(title), status_code=status)
+
+
+def _hypothesis_routes(api: _Api) -> list[Route]:
+    """recvault's model of routes Infobip does not publish (section 9): not in strict mode."""
+    return [
         Route(
             f"{_PREFIX}/recording/{{recording_id}}/download-preparation",
             api.guarded("prepare", api.prepare),
@@ -168,6 +171,20 @@ def create_app(state: SimulatorState, transports: Transports | None = None) -> S
             api.guarded("delete", api.delete),
             methods=["DELETE"],
         ),
+    ]
+
+
+def create_app(state: SimulatorState, transports: Transports | None = None) -> Starlette:
+    """``transports`` maps client address to its socket transport, for abrupt disconnects."""
+    api = _Api(state, transports)
+    strict = state.scenario.strict
+    routes = [
+        Route(f"{_PREFIX}/recording/metadata", api.guarded("metadata", api.metadata)),
+        Route(
+            f"{_PREFIX}/recording/download/{{recording_id}}",
+            api.guarded("download", api.download),
+        ),
+        *([] if strict else _hypothesis_routes(api)),
         Route(
             f"{_PREFIX}/account-recording-config",
             api.guarded("account_config", api.account_config),
@@ -177,8 +194,9 @@ def create_app(state: SimulatorState, transports: Transports | None = None) -> S
         Route("/auth/1/session", api.session, methods=["POST"]),
         Route("/auth/1/oauth2/token", api.oauth_token, methods=["POST"]),
     ]
+    unknown = _gateway_not_found if strict else _unknown_route
     handlers: MutableMapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        404: _unknown_route,
-        405: _unknown_route,
+        404: unknown,
+        405: unknown,
     }
     return Starlette(routes=routes, exception_handlers=dict(handlers))

@@ -63,6 +63,14 @@ Calls API recordings (``calls``, a ``CallsScenario``; docs/infobip.md, "The Call
     The data set is seeded by ``seed`` on a stream of its own, so it never changes the
     Conversations recordings above; its clips come from the same cache.
 
+Strict mode (``strict``; ``recvault simulator serve --strict``)
+    only the routes Infobip publishes exist: no video preparation route, no Conversations
+    recording DELETE (docs/infobip.md); any other route answers a plain ``404``
+    without an Infobip body, as a gateway would. Video becomes downloadable only through the
+    account switch (``video_download_preparation``): ``prep_delay_s`` after the recording (or
+    the switch) appeared; before that, and always while the switch is off, its download
+    answers ``404`` with Infobip's body (never the ``409`` of recvault's model)
+
 Shifting pages
     shift                after each metadata page served, ``inserts_per_page`` new recordings
                          arrive, with startedAt ``earlier`` than the page just served, ``later``
@@ -167,6 +175,7 @@ class Scenario(_Strict):
     """A seeded data set plus the faults to inject (see the module docstring)."""
 
     seed: int = 1
+    strict: bool = False  # only published routes (see the module docstring)
     count: int = Field(20, ge=0)
     start_at: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     spacing_s: float = Field(300.0, gt=0)
@@ -227,7 +236,7 @@ PRESETS: dict[str, Scenario] = {
     "demo": Scenario(
         count=24,
         video_ratio=0.25,
-        video_download_preparation=False,
+        video_download_preparation=True,  # the documented way to downloadable video
         prep_delay_s=2.0,
         not_ready=NotReadyFault(recordings=RecordingPick(count=2), in_progress_listings=1),
         enforce_rate_limits=True,
@@ -235,6 +244,7 @@ PRESETS: dict[str, Scenario] = {
     "faulty": Scenario(
         count=40,
         video_ratio=0.3,
+        video_download_preparation=True,
         prep_delay_s=1.0,
         not_ready=NotReadyFault(recordings=RecordingPick(count=3), in_progress_listings=1),
         failed=RecordingPick(count=1),

@@ -296,6 +296,8 @@ class SimulatorState:
             ):
                 raise not_found(recording_id)
             if rec.is_video and not self.preparations.is_ready(rec):
+                if self.scenario.strict:  # what a real account answers: Infobip's own 404
+                    raise not_found(recording_id)
                 raise ApiError(409, f"Recording {recording_id} is not prepared for download")
             version = self._download_versions[recording_id]
         wanted = parse_range(range_header)
@@ -320,6 +322,8 @@ class SimulatorState:
             partial=wanted is not None,
             cut=cut,
             cut_after=after,
+            # What the published contract documents for 200/206 (docs/infobip.md).
+            content_type="application/octet-stream",
         )
 
     def _take_cut(self, recording_id: str) -> Literal["drop", "truncate"] | None:

@@ -43,6 +43,8 @@ class StepReport:
     uploaded_bytes: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # Waiting on an answer nobody documented: its kind, for "needs attention" in the summary.
+    attention: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class DiscoverReport:
     updated: int
     since: datetime
     until: datetime
+    # Kinds of unexpected listing content, with how many recordings showed it (kept anyway).
+    attention: dict[str, int] = field(default_factory=dict)
 
 
 # --- discover --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from storage import media
 def prepare(deps: Services, row: Recording, report: StepReport) -> StepResult:
     """DISCOVERED or PREPARING: ask the source whether the media can be downloaded now."""
     ready = deps.source_for(row).readiness(row)
+    report.attention = ready.attention
     fields = {"recording_status": ready.status} if ready.status else {}
     if ready.preparation:
         fields["preparation_status"] = ready.preparation

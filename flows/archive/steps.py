@@ -13,13 +13,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 
 from flows.archive import source_steps as steps_source
 from flows.archive import store_steps as steps_archive
 from flows.archive.common import DiscoverReport, Outcome, S, StepReport, defer, record_error
 from flows.services import Services
-from models.errors import CatalogError, ClaimLost, RecvaultError, WorkDirError
+from models.errors import (
+    CatalogError,
+    ClaimLost,
+    ConfigError,
+    RecvaultError,
+    SourceUnexpectedAnswer,
+    WorkDirError,
+)
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, TERMINAL, VERIFIED, RecordingState
 from models.tables import Recording
@@ -52,10 +60,13 @@ def discover(
     start = since - timedelta(seconds=deps.settings.list_overlap_s)
     listed = new = updated = 0
     pending = []
+    attention: Counter[str] = Counter()
     for source in deps.sources.values():
         for meta in source.list_recordings(since=start, until=until):
             pending.append(meta)
             listed += 1
+            if meta.attention:
+                attention[meta.attention] += 1
             if len(pending) >= batch:
                 result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
                 new, updated, pending = new + result.new, updated + result.updated, []
@@ -63,7 +74,14 @@ def discover(
         result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
         new, updated = new + result.new, updated + result.updated
     log.info("discovered listed=%d new=%d updated=%d", listed, new, updated)
-    return DiscoverReport(listed=listed, new=new, updated=updated, since=start, until=until)
+    return DiscoverReport(
+        listed=listed,
+        new=new,
+        updated=updated,
+        since=start,
+        until=until,
+        attention=dict(attention),
+    )
 
 
 # --- one recording ---------------------------------------------------------------------------
@@ -112,6 +130,22 @@ def _advance(deps: Services, row: Recording, report: StepReport) -> Recording:
                 break
             if row.state == S.ARCHIVED:
                 report.outcome = Outcome.ARCHIVED
+    except ConfigError:
+        # A route that does not exist, a source not configured: the deployment's problem.
+        # The run stops with one line; the recording keeps its state and attempts.
+        raise
+    except SourceUnexpectedAnswer as exc:
+        # An answer nobody documented: wait with the reason, no attempt used, a person told.
+        row = defer(
+            deps,
+            deps.catalog.get(recording_id),
+            f"unexpected answer from the source: {exc}",
+            deps.settings.not_ready_retry_s,
+            last_error=f"SourceUnexpectedAnswer: {exc}",
+        )
+        report.outcome = Outcome.WAITING
+        report.error = str(exc)
+        report.attention = "unknown status code"
     except WorkDirError as exc:
         # The machine's problem, not the recording's: wait for space without using an attempt.
         row = defer(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from flows.archive.steps import DiscoverReport, Outcome, StepReport
+
+log = logging.getLogger(__name__)
 
 _MAX_LISTED_PROBLEMS = 20
 
@@ -29,12 +32,28 @@ class RunSummary:
     problems: list[tuple[str, str]] = field(default_factory=list)
     source_stats: dict[str, int] = field(default_factory=dict)
     error: str | None = None  # why the run stopped early, if it did
+    # Recordings kept waiting (or kept at all) on an answer nobody documented, by kind: an
+    # unknown recordingStatus, media type or status code, a metadata id that is not a number.
+    needs_attention: Counter[str] = field(default_factory=Counter)
 
     def add_discovery(self, report: DiscoverReport) -> None:
         self.since, self.until = report.since, report.until
         self.listed, self.new, self.updated = report.listed, report.new, report.updated
+        for kind, count in report.attention.items():
+            self._attention(kind, count, "-")
+
+    def _attention(self, kind: str, count: int, recording_id: str) -> None:
+        if kind not in self.needs_attention:  # one warning per kind per run
+            log.warning(
+                "needs attention kind=%r first recording_id=%s (counted in the run summary)",
+                kind,
+                recording_id,
+            )
+        self.needs_attention[kind] += count
 
     def add(self, report: StepReport) -> None:
+        if report.attention:
+            self._attention(report.attention, 1, report.recording_id)
         self.outcomes[report.outcome.value] += 1
         self.downloaded_bytes += report.downloaded_bytes
         self.uploaded_bytes += report.uploaded_bytes
@@ -54,6 +73,7 @@ class RunSummary:
             value = data[key]
             data[key] = value.isoformat() if value else None
         data["outcomes"] = dict(self.outcomes)
+        data["needs_attention"] = dict(self.needs_attention)
         data["step_seconds"] = {k: round(v, 3) for k, v in self.step_seconds.items()}
         data["problems"] = [{"recording_id": r, "error": e} for r, e in self.problems]
         data["wall_s"] = round(self.wall_s, 3)
@@ -79,6 +99,9 @@ class RunSummary:
             "|---|---|",
             *(f"| {k} | {v} |" for k, v in sorted(self.catalog.items())),
         ]
+        if self.needs_attention:
+            lines += ["", "| needs attention | recordings |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in sorted(self.needs_attention.items())]
         if self.problems:
             lines += ["", "| recording | problem |", "|---|---|"]
             lines += [f"| {r} | {e} |" for r, e in self.problems]

@@ -203,6 +203,8 @@ def delete_source_copy(
         verified_at=iso(original.verified_at),
         verified_key=original.key,
         verified_version_id=original.version_id,
+        confirmed_by=receipt.confirmed_by,
+        source_deleted_at=iso(receipt.deleted_at),
         outcome=note,
     )
     done = deps.catalog.record_source_deletion(

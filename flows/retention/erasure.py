@@ -39,7 +39,13 @@ from flows.retention.steps import (
     rule_for,
 )
 from flows.services import Services
-from models.errors import CatalogError, ConfigError, PolicyError, RecvaultError
+from models.errors import (
+    CatalogError,
+    ConfigError,
+    PolicyError,
+    RecvaultError,
+    SourceDeletionUnavailable,
+)
 from models.policy.retention import Action, Decision, decide_erasure
 from models.states import VERIFIED, RecordingState
 from models.tables import ArchivedObject, Recording
@@ -132,6 +138,16 @@ def _plan_one(
         versions = list_versions(deps.store, objects)
         until = effective_retain_until(rule, row, objects, versions)
         decision, bypass = _check_versions(decision, versions, now)
+    source = deps.sources.get(row.source)
+    unavailable = source.deletion_unavailable() if source is not None else None
+    if decision.proceed and delete_source and unavailable is not None:
+        # The archive is erased; the copy at Infobip is reported as due, not deleted.
+        delete_source = False
+        decision = Decision(
+            decision.action,
+            f"{decision.reason}; the copy at Infobip stays: due, {unavailable}",
+            decision.due_at,
+        )
     return PlanItem(
         recording_id=row.recording_id,
         action=ERASE,
@@ -172,9 +188,15 @@ def _erase_one(deps: Services, item: PlanItem, plan: ErasurePlan) -> ItemResult:
         audit_refusal(deps, item.recording_id, "erasure", item.reason)
         return ItemResult(item.recording_id, ERASE, "refused", item.reason, item.state)
     why = f"erasure request {plan.request_id}" + (f" ({plan.reference})" if plan.reference else "")
+    note = ""
     try:
         if item.delete_source:
-            delete_source_copy(deps, item.recording_id, why=why, rule=item.rule)
+            try:
+                delete_source_copy(deps, item.recording_id, why=why, rule=item.rule)
+            except SourceDeletionUnavailable as exc:
+                # No way to delete it at Infobip here: erase the archive, report the source.
+                audit_refusal(deps, item.recording_id, "source_deletion", str(exc))
+                note = f"; the copy at Infobip stays: due, {exc}"
         row = delete_archive(
             deps,
             item.recording_id,
@@ -188,14 +210,14 @@ def _erase_one(deps: Services, item: PlanItem, plan: ErasurePlan) -> ItemResult:
             request_id=plan.request_id,
             request_reference=plan.reference,
         )
-    except CatalogError:
+    except (CatalogError, ConfigError):
         raise
     except PolicyError as exc:
         return ItemResult(item.recording_id, ERASE, "refused", str(exc), item.state)
     except RecvaultError as exc:
         state = str(deps.catalog.get(item.recording_id).state)
         return ItemResult(item.recording_id, ERASE, "failed", str(exc), state)
-    return ItemResult(item.recording_id, ERASE, "done", why, str(row.state))
+    return ItemResult(item.recording_id, ERASE, "done", why + note, str(row.state))
 
 
 def apply_erasure(deps: Services, plan: ErasurePlan) -> ErasureRun:

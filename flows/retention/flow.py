@@ -53,7 +53,11 @@ def apply_retention(dry_run: bool = False, factory: Any = None) -> RetentionRun:
         )
         run = RetentionRun(plan=plan, dry_run=True) if dry_run else apply_task(chosen, plan)
     logger.info(
-        "done=%d refused=%d failed=%d", run.count("done"), run.count("refused"), run.count("failed")
+        "done=%d refused=%d failed=%d due=%d",
+        run.count("done"),
+        run.count("refused"),
+        run.count("failed"),
+        run.count("due"),
     )
     create_markdown_artifact(
         to_markdown(run), key="retention-run", description="recvault retention run"
@@ -68,9 +72,10 @@ def to_markdown(run: RetentionRun) -> str:
         "",
         f"- recordings considered: {plan.considered}, waiting: {plan.waiting}",
         f"- planned deletions: {len(plan.deletions)}, "
-        f"refusals: {len(plan.items) - len(plan.deletions)}",
+        f"refusals: {len(plan.items) - len(plan.deletions) - len(plan.due)}, "
+        f"due but not deleted here: {len(plan.due)}",
         f"- done: {run.count('done')}, refused: {run.count('refused')}, "
-        f"failed: {run.count('failed')}",
+        f"failed: {run.count('failed')}, due: {run.count('due')}",
         "",
         "| recording | action | decision | reason |",
         "|---|---|---|---|",

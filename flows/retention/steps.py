@@ -32,7 +32,15 @@ from flows.retention.delete import (
 )
 from flows.retention.holds import HoldToApply, apply_hold_to_recording, plan_hold_sync
 from flows.services import Services
-from models.errors import CatalogError, CatalogLocked, LegalHoldActive, PolicyError, RecvaultError
+from models.errors import (
+    CatalogError,
+    CatalogLocked,
+    ConfigError,
+    LegalHoldActive,
+    PolicyError,
+    RecvaultError,
+    SourceDeletionUnavailable,
+)
 from models.policy.facts import RecordingFacts
 from models.policy.retention import (
     Action,
@@ -110,13 +118,19 @@ class RetentionPlan:
     def deletions(self) -> list[PlanItem]:
         return [item for item in self.items if item.proceed]
 
+    @property
+    def due(self) -> list[PlanItem]:
+        """Deletions the policy calls for that this deployment does not carry out (reported)."""
+        return [item for item in self.items if item.decision == Action.DUE.value]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "at": iso(self.at),
             "considered": self.considered,
             "waiting": self.waiting,
             "deletions": len(self.deletions),
-            "refusals": len(self.items) - len(self.deletions),
+            "refusals": len(self.items) - len(self.deletions) - len(self.due),
+            "due": len(self.due),
             "holds_to_apply": [h.as_dict() for h in self.holds_to_apply],
             "items": [item.as_dict() for item in self.items],
         }
@@ -126,7 +140,7 @@ class RetentionPlan:
 class ItemResult:
     recording_id: str
     action: str
-    outcome: str  # done | refused | failed
+    outcome: str  # done | refused | failed | due (not deleted here: source deletion off)
     detail: str
     state: str
 
@@ -158,6 +172,7 @@ class ResultTally:
             "done": self.count("done"),
             "refused": self.count("refused"),
             "failed": self.count("failed"),
+            "due": self.count("due"),
         }
 
 
@@ -232,6 +247,23 @@ def _not_yet(decision: Decision, due: datetime | None, now: datetime) -> Decisio
     return decision
 
 
+def source_deletion_due(deps: Services, row: Recording, decision: Decision) -> Decision:
+    """A deletion the policy allows, as ``due`` where this deployment deletes nothing at the
+    recording's source (source deletion off, or the source not configured here)."""
+    source = deps.sources.get(row.source)
+    if source is None:
+        why = (
+            f"source {row.source!r} is not configured here (set RECVAULT_SOURCES and the "
+            "Infobip credentials)"
+        )
+    else:
+        unavailable = source.deletion_unavailable()
+        if unavailable is None:
+            return decision
+        why = unavailable
+    return Decision(Action.DUE, f"due, {why}", decision.due_at)
+
+
 def _item(
     row: Recording, rule: Rule, action: str, decision: Decision, where: str, **more: Any
 ) -> PlanItem:
@@ -268,7 +300,9 @@ def plan_retention(deps: Services) -> RetentionPlan:
         )
         if row.archived_at is not None:
             source = _not_yet(source, source_delete_due(rule, row.archived_at), now)
-        if source.action in (Action.DELETE, Action.BLOCKED):
+        if source.proceed:
+            source = source_deletion_due(deps, row, source)
+        if source.action in (Action.DELETE, Action.BLOCKED, Action.DUE):
             plan.items.append(_item(row, rule, DELETE_SOURCE, source, "infobip", holds=held))
         until = effective_retain_until(rule, row, objects)
         expiry = decide_expiry(
@@ -336,6 +370,8 @@ def retention_lock(deps: Services) -> Iterator[Callable[[], None]]:
 
 def execute_item(deps: Services, item: PlanItem) -> ItemResult:
     """Does one plan item; refusals and failures are results, catalog outages raise."""
+    if item.decision == Action.DUE.value:
+        return ItemResult(item.recording_id, item.action, "due", item.reason, item.state)
     if not item.proceed:
         audit_refusal(deps, item.recording_id, _refusal_action(item.action), item.reason)
         return ItemResult(item.recording_id, item.action, "refused", item.reason, item.state)
@@ -353,8 +389,11 @@ def execute_item(deps: Services, item: PlanItem) -> ItemResult:
                 rule=item.rule,
                 retain_until=item.retain_until,
             )
-    except CatalogError:
+    except (CatalogError, ConfigError):
+        # A catalog outage or a route that does not exist: stop the run, record nothing.
         raise
+    except SourceDeletionUnavailable as exc:
+        return ItemResult(item.recording_id, item.action, "due", str(exc), item.state)
     except (LegalHoldActive, PolicyError) as exc:
         return ItemResult(item.recording_id, item.action, "refused", str(exc), item.state)
     except RecvaultError as exc:
@@ -383,10 +422,11 @@ def apply_plan(deps: Services, plan: RetentionPlan) -> RetentionRun:
             run.results.append(execute_item(deps, item))
             renew()
     log.info(
-        "retention applied done=%d refused=%d failed=%d",
+        "retention applied done=%d refused=%d failed=%d due=%d",
         run.count("done"),
         run.count("refused"),
         run.count("failed"),
+        run.count("due"),
     )
     return run
 

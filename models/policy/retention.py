@@ -71,6 +71,7 @@ class Action(StrEnum):
     WAIT = "wait"  # allowed later, at ``due_at``
     BLOCKED = "blocked"  # refused: hold, unverified, statutory; log it
     SKIP = "skip"  # nothing to do (policy never deletes, already deleted)
+    DUE = "due"  # the policy says delete, but this deployment does not delete there: reported
 
 
 @dataclass(frozen=True)

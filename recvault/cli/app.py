@@ -248,12 +248,19 @@ def simulator_serve(
     ] = "demo",
     count: Annotated[int | None, typer.Option(min=1, help="Override the recording count.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Only the routes Infobip publishes; videos through the account switch (on).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the Infobip simulator over HTTP until interrupted."""
     # The simulator is imported by recvault.cli.demo only, after checking the demo extra.
     from recvault.cli.demo import serve_simulator
 
-    serve_simulator(scenario, host=host, port=port, count=count, seed=seed)
+    serve_simulator(scenario, host=host, port=port, count=count, seed=seed, strict=strict)
 
 
 @app.command()

@@ -56,14 +56,23 @@ def require_demo_extra(command: str) -> None:
 
 
 def serve_simulator(
-    scenario: str, *, host: str, port: int, count: int | None, seed: int | None
+    scenario: str,
+    *,
+    host: str,
+    port: int,
+    count: int | None,
+    seed: int | None,
+    strict: bool = False,
 ) -> None:
-    """``recvault simulator serve``: the Infobip simulator over HTTP until interrupted."""
+    """``recvault simulator serve``: the Infobip simulator over HTTP until interrupted;
+    ``strict``: only the routes Infobip publishes, videos through the account switch."""
     require_demo_extra("simulator serve")
     from simulator.scenario import load_scenario
     from simulator.server import serve
 
-    serve(load_scenario(scenario, count=count, seed=seed), host=host, port=port)
+    strict_fields = {"strict": True, "video_download_preparation": True} if strict else {}
+    chosen = load_scenario(scenario, count=count, seed=seed, **strict_fields)
+    serve(chosen, host=host, port=port)
 
 
 @contextmanager

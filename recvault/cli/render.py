@@ -107,6 +107,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         table.add_row(f"this run: {outcome}", str(count))
     for state, count in sorted(summary.catalog.items()):
         table.add_row(f"catalog: {state}", str(count))
+    for kind, count in sorted(summary.needs_attention.items()):
+        table.add_row(f"needs attention: {kind}", str(count))
     table.add_row("downloaded", f"{summary.downloaded_bytes:,} B")
     table.add_row("uploaded", f"{summary.uploaded_bytes:,} B")
     for name, key in (

@@ -91,6 +91,7 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
                 else f"; done {run.count('done')}, refused {run.count('refused')}, "
                 f"failed {run.count('failed')}"
             )
+            + (f"; due but not deleted here {len(plan.due)} (see the reasons)" if plan.due else "")
         )
     if not run.ok:
         raise typer.Exit(EXIT_INCOMPLETE)

@@ -26,7 +26,12 @@ from typing import Any, Self
 
 import httpx
 
-from models.errors import ConfigError, DeletionNotConfirmed, SourceNotFound
+from models.errors import (
+    ConfigError,
+    DeletionNotConfirmed,
+    SourceDeletionUnavailable,
+    SourceNotFound,
+)
 from models.ports import (
     DeletionReceipt,
     Download,
@@ -35,9 +40,9 @@ from models.ports import (
     SharedRateLimits,
     SourceRecording,
 )
-from models.settings import Settings
+from models.settings import Settings, SourceDeletion
 from models.tables import Recording
-from storage.infobip.core import Call, HttpCore
+from storage.infobip.core import Call, HttpCore, RouteCheck
 from storage.infobip.files import (
     ENTITY_IDS,
     ENTITY_LISTS,
@@ -93,12 +98,14 @@ class CallsSource:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         shared_limits: SharedRateLimits | None = None,
+        deletion: SourceDeletion = "off",
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"Calls page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         self.location = location
         self.page_size = page_size
         self.max_span = max_span
+        self.deletion = deletion
         self._now = now
         # Burst 1: Infobip counts requests per second or per minute, and a bucket that saves
         # up tokens could send a whole minute's allowance on top of the steady rate.
@@ -133,6 +140,7 @@ class CallsSource:
             retry_budget_s=settings.retry_budget_s,
             shared_limits=shared_limits,
             location=settings.calls_location,
+            deletion=settings.source_deletion,
         )
 
     def __repr__(self) -> str:
@@ -220,6 +228,12 @@ class CallsSource:
                 return
             page += 1
 
+    def check_routes(self) -> list[RouteCheck]:
+        """The Calls recordings list asked for one element (``recvault doctor``)."""
+        call = Call(OP_LIST, "GET", ENTITY_LISTS["call"], route_checked=True)
+        params = {**self._location_param(), "page": "0", "size": "1"}
+        return [self._core.check_route("calls", call, params=params)]
+
     # --- readiness -------------------------------------------------------------------------------
 
     def readiness(self, recording: Recording, *, refresh: bool = False) -> ReadinessReport:
@@ -299,13 +313,70 @@ class CallsSource:
 
     # --- deletion --------------------------------------------------------------------------------
 
+    def deletion_unavailable(self) -> str | None:
+        """Why this source deletes nothing under its profile, or None when it deletes files."""
+        if self.deletion == "calls-files":
+            return None
+        return (
+            f"source deletion is {self.deletion} (RECVAULT_SOURCE_DELETION); Calls recordings "
+            "are deleted only with calls-files"
+        )
+
     def delete(self, recording: Recording) -> DeletionReceipt:
         """Delete the file (``DELETE /calls/1/recordings/files/{fileId}``), then confirm it.
 
         Confirmed when the file's entity no longer lists it (or is gone, an Infobip 404), or
         when the file's download answers an Infobip 404. A file already gone before the DELETE
-        is confirmed the same way. Otherwise raises ``DeletionNotConfirmed``.
+        is confirmed the same way. Otherwise raises ``DeletionNotConfirmed``. Only with
+        ``deletion="calls-files"``; otherwise ``SourceDeletionUnavailable``.
         """
+        unavailable = self.deletion_unavailable()
+        if unavailable is not None:
+            raise SourceDeletionUnavailable(f"recording {recording.recording_id}: {unavailable}")
+        return self.delete_file(recording)
+
+    def locate_file(
+        self,
+        *,
+        recording_id: str,
+        filename: str | None,
+        call_id: str | None,
+        conference_id: str | None,
+    ) -> Recording | None:
+        """The Calls API file a recording of another source maps to, or None.
+
+        Reads the call and the conference the recording names and looks for a file whose id
+        is ``recording_id`` or whose name is ``filename`` (docs/infobip.md).
+        """
+        wanted: list[tuple[EntityKind, str]] = []
+        if call_id:
+            wanted.append(("call", call_id))
+        if conference_id:
+            wanted.append(("conference", conference_id))
+        for kind, entity_id in wanted:
+            path = ENTITY_PATHS[kind]
+            call = Call(
+                OP_LIST, "GET", path, ids=((ENTITY_IDS[kind], entity_id),), route_checked=True
+            )
+            try:
+                body = self._core.request_json(call, params=self._location_param())
+            except SourceNotFound:
+                continue
+            entity = Entity(kind, body if isinstance(body, dict) else {}, self.location)
+            for found in entity.recordings(fallback_start=datetime.now(UTC)):
+                if found.recording_id == recording_id or (
+                    filename is not None and found.filename == filename
+                ):
+                    return Recording(
+                        recording_id=found.recording_id,
+                        source=SOURCE_NAME,
+                        started_at=found.started_at,
+                        raw=dict(found.raw),
+                    )
+        return None
+
+    def delete_file(self, recording: Recording) -> DeletionReceipt:
+        """The deletion itself, whatever the profile (``delete`` checks it first)."""
         raw = recording.raw or {}
         params = self._location_param(raw)
         delete = self._file_call(recording, OP_FILE_DELETE, "DELETE")

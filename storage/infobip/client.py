@@ -26,14 +26,14 @@ from pydantic import ValidationError
 
 from models.errors import ConfigError, SourceNotFound, SourceServerError
 from models.ports import SharedRateLimits
-from models.settings import Settings
+from models.settings import ACCOUNT_CONFIG_PATH, DOWNLOAD_PATH, METADATA_PATH, Settings
 from models.source import (
     AccountRecordingConfig,
     PreparationStatus,
     RecordingMetadata,
     datetime_to_epoch_ms,
 )
-from storage.infobip.core import Call, ClientStats, DownloadResult, HttpCore
+from storage.infobip.core import Call, ClientStats, DownloadResult, HttpCore, RouteCheck
 from storage.infobip.download import CHUNK_BYTES
 from storage.infobip.listing import keyset_listing, page_elements, parse_element
 
@@ -43,6 +43,7 @@ __all__ = [
     "DownloadResult",
     "InfobipClient",
     "InfobipPaths",
+    "RouteCheck",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,22 +64,52 @@ OP_DOWNLOAD = "download"
 
 @dataclass(frozen=True)
 class InfobipPaths:
-    """Every path recvault calls, in one place (preparation and delete are hypotheses)."""
+    """Every path recvault calls, in one place: the published ones by default; the
+    hypotheses of docs/infobip.md (preparation, delete) only where a deployment configures them."""
 
-    metadata: str = "/ccaas/voice/2/recording/metadata"
-    download: str = "/ccaas/voice/2/recording/download/{recording_id}"
-    preparation: str = "/ccaas/voice/2/recording/{recording_id}/download-preparation"
-    delete: str = "/ccaas/voice/2/recording/{recording_id}"
-    account_config: str = "/ccaas/voice/2/account-recording-config"
+    metadata: str = METADATA_PATH
+    download: str = DOWNLOAD_PATH
+    account_config: str = ACCOUNT_CONFIG_PATH
+    preparation: str | None = None
+    delete: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InfobipPaths:
+        return cls(
+            metadata=settings.infobip_metadata_path,
+            download=settings.infobip_download_path,
+            account_config=settings.infobip_account_config_path,
+            preparation=settings.infobip_preparation_path,
+            delete=settings.infobip_delete_path,
+        )
 
 
 _DEFAULT_PATHS = InfobipPaths()
+# The variable that configures each route, named when a route turns out not to exist.
+SETTING_OF = {
+    "metadata": "RECVAULT_INFOBIP_METADATA_PATH",
+    "download": "RECVAULT_INFOBIP_DOWNLOAD_PATH",
+    "account_config": "RECVAULT_INFOBIP_ACCOUNT_CONFIG_PATH",
+    "preparation": "RECVAULT_INFOBIP_PREPARATION_PATH",
+    "delete": "RECVAULT_INFOBIP_DELETE_PATH",
+}
+# A recording id no account holds: route checks ask for it and expect Infobip's own 404.
+PROBE_RECORDING_ID = "recvault-route-check-0000"
 
 
-def _call(op: str, method: str, template: str, recording_id: str | None = None) -> Call:
+def _call(op: str, method: str, route: str, template: str, recording_id: str | None = None) -> Call:
     ids = (("recording_id", recording_id),) if recording_id is not None else ()
     # Metadata answers and filters hold names and phone numbers: scrub them from messages.
-    return Call(op, method, template, ids=ids, personal=op == OP_METADATA)
+    # Every route is checked: a 404 without an Infobip body means the route is missing.
+    return Call(
+        op,
+        method,
+        template,
+        ids=ids,
+        personal=op == OP_METADATA,
+        route_checked=True,
+        setting=SETTING_OF[route],
+    )
 
 
 class InfobipClient:
@@ -134,6 +165,7 @@ class InfobipClient:
             download_rate_per_s=settings.download_rate_per_s,
             retry_budget_s=settings.retry_budget_s,
             shared_limits=shared_limits,
+            paths=InfobipPaths.from_settings(settings),
         )
 
     def __repr__(self) -> str:
@@ -195,6 +227,8 @@ class InfobipClient:
             self.paths.metadata,
             redact=tuple(filters.values()),
             personal=True,
+            route_checked=True,
+            setting=SETTING_OF["metadata"],
         )
 
         def fetch(cursor_ms: int, page: int) -> Any:
@@ -212,7 +246,15 @@ class InfobipClient:
         return keyset_listing(fetch, from_ms=from_ms)
 
     def get_recording(self, recording_id: str) -> RecordingMetadata:
-        call = Call(OP_METADATA, "GET", self.paths.metadata, redact=(recording_id,), personal=True)
+        call = Call(
+            OP_METADATA,
+            "GET",
+            self.paths.metadata,
+            redact=(recording_id,),
+            personal=True,
+            route_checked=True,
+            setting=SETTING_OF["metadata"],
+        )
         body = self._core.request_json(call, params={"recordingId": recording_id, "size": "20"})
         for position, raw in enumerate(page_elements(body)):
             record = parse_element(raw, page=0, position=position)
@@ -220,23 +262,97 @@ class InfobipClient:
                 return record
         raise SourceNotFound(f"Infobip has no metadata for recording_id={recording_id}")
 
-    def delete_recording(self, recording_id: str) -> RecordingMetadata:
-        call = _call(OP_DELETE, "DELETE", self.paths.delete, recording_id)
-        return self._validate(RecordingMetadata, self._core.request_json(call), call)
+    def count_recordings(self, **filters: str) -> int:
+        """How many recordings the metadata lists for ``filters`` (its ``total``)."""
+        call = Call(
+            OP_METADATA,
+            "GET",
+            self.paths.metadata,
+            redact=tuple(filters.values()),
+            personal=True,
+            route_checked=True,
+            setting=SETTING_OF["metadata"],
+        )
+        body = self._core.request_json(call, params={**filters, "page": "0", "size": "1"})
+        total = body.get("total") if isinstance(body, dict) else None
+        return total if isinstance(total, int) else len(page_elements(body))
+
+    def delete_recording(self, recording_id: str) -> RecordingMetadata | None:
+        """``DELETE`` on the configured delete route (section 9): the element it answers with,
+        or None for an answer of another shape. The answer is never trusted as a deletion:
+        the caller confirms by reading the source back."""
+        template = self._configured("delete", self.paths.delete)
+        call = _call(OP_DELETE, "DELETE", "delete", template, recording_id)
+        body = self._core.request_json(call)
+        try:
+            return RecordingMetadata.model_validate(body)
+        except ValidationError:
+            return None
 
     def get_account_recording_config(self) -> AccountRecordingConfig:
-        call = _call(OP_CONFIG, "GET", self.paths.account_config)
+        call = _call(OP_CONFIG, "GET", "account_config", self.paths.account_config)
         return self._validate(AccountRecordingConfig, self._core.request_json(call), call)
 
     # --- video preparation (a hypothesis: docs/infobip.md) -------------------------------------
 
     def request_video_preparation(self, recording_id: str) -> PreparationStatus:
-        call = _call(OP_PREPARATION, "POST", self.paths.preparation, recording_id)
+        template = self._configured("preparation", self.paths.preparation)
+        call = _call(OP_PREPARATION, "POST", "preparation", template, recording_id)
         return self._validate(PreparationStatus, self._core.request_json(call), call)
 
     def get_video_preparation(self, recording_id: str) -> PreparationStatus:
-        call = _call(OP_PREPARATION, "GET", self.paths.preparation, recording_id)
+        template = self._configured("preparation", self.paths.preparation)
+        call = _call(OP_PREPARATION, "GET", "preparation", template, recording_id)
         return self._validate(PreparationStatus, self._core.request_json(call), call)
+
+    @staticmethod
+    def _configured(route: str, template: str | None) -> str:
+        if template is None:
+            raise ConfigError(
+                f"no Infobip {route} route is configured: set {SETTING_OF[route]} to a route "
+                "your account answers (docs/infobip.md), or leave the mode that needs "
+                "it off"
+            )
+        return template
+
+    # --- route checks (recvault doctor) -------------------------------------------------------
+
+    def check_routes(self) -> list[RouteCheck]:
+        """Each configured route asked once, harmlessly: the listing for one element, and the
+        id-bearing routes for an id no account holds (expecting Infobip's own 404). The
+        delete route is asked with DELETE, which for that id deletes nothing."""
+        checks = [
+            ("metadata", "GET", self.paths.metadata, None),
+            ("download", "GET", self.paths.download, PROBE_RECORDING_ID),
+            ("account_config", "GET", self.paths.account_config, None),
+            ("preparation", "GET", self.paths.preparation, PROBE_RECORDING_ID),
+            ("delete", "DELETE", self.paths.delete, PROBE_RECORDING_ID),
+        ]
+        results: list[RouteCheck] = []
+        for route, method, template, recording_id in checks:
+            if template is None:
+                continue
+            op = OP_DOWNLOAD if route == "download" else OP_CONFIG
+            call = _call(op, method, route, template, recording_id)
+            params = {"page": "0", "size": "1"} if route == "metadata" else None
+            headers = {"Range": "bytes=0-0"} if route == "download" else None
+            results.append(self._check(route, call, params, headers))
+        return results
+
+    def _check(
+        self,
+        route: str,
+        call: Call,
+        params: dict[str, str] | None,
+        headers: dict[str, str] | None,
+    ) -> RouteCheck:
+        return self._core.check_route(route, call, params=params, headers=headers)
+
+    def probe_download(self, recording_id: str) -> int:
+        """The status of asking the download for its first byte: media is served (200/206);
+        an Infobip 404 raises ``SourceNotFound``, a missing route ``ConfigError``."""
+        call = _call(OP_DOWNLOAD, "GET", "download", self.paths.download, recording_id)
+        return self._core.probe(call, headers={"Range": "bytes=0-0"})
 
     # --- download ------------------------------------------------------------------------------
 
@@ -254,7 +370,7 @@ class InfobipClient:
         restarts whenever bytes arrive, so a long download over a flaky link may resume many
         times while a link that delivers nothing gives up after the usual budget.
         """
-        call = _call(OP_DOWNLOAD, "GET", self.paths.download, recording_id)
+        call = _call(OP_DOWNLOAD, "GET", "download", self.paths.download, recording_id)
         return self._core.download(
             call, dest, expected_size_bytes=expected_size_bytes, on_progress=on_progress
         )

@@ -99,7 +99,8 @@ class Call:
     ``personal``: the query or the answer may hold names or numbers, so error texts are
     scrubbed of ``redact`` values and digit runs. ``route_checked``: a 404 without an Infobip
     error body means the route does not exist here, a configuration error, not a missing
-    recording (docs/infobip.md, "Safety rules").
+    recording (docs/infobip.md, "Safety rules"). ``setting``: the variable that configures the
+    route, named in that error.
     """
 
     op: str
@@ -109,6 +110,7 @@ class Call:
     redact: tuple[str, ...] = ()
     personal: bool = False
     route_checked: bool = False
+    setting: str | None = None
 
     @property
     def path(self) -> str:
@@ -124,6 +126,18 @@ class Call:
     @property
     def id_text(self) -> str:
         return ",".join(value for _name, value in self.ids) or "-"
+
+
+@dataclass(frozen=True)
+class RouteCheck:
+    """What one configured route answered: ``confirmed`` when it answered as Infobip does
+    (a success, or an error in one of Infobip's bodies); a plain 404 is not confirmed."""
+
+    route: str
+    method: str
+    path: str
+    confirmed: bool
+    detail: str
 
 
 class HttpCore:
@@ -227,6 +241,7 @@ class HttpCore:
             where=call.where,
             scrub=self.scrubber(call),
             plain_404_is_config=call.route_checked,
+            setting=call.setting,
         )
 
     def request_json(self, call: Call, *, params: Mapping[str, str] | None = None) -> Any:
@@ -279,6 +294,34 @@ class HttpCore:
             if not isinstance(error, SourceUnavailable):
                 raise error
             retry.backoff(error, retry_after(response))
+
+    def check_route(
+        self,
+        route: str,
+        call: Call,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> RouteCheck:
+        """Does ``call``'s route answer as Infobip does? For ``recvault doctor``: a success,
+        Infobip's own 404 or a 400/409/416 confirms it; a plain 404 does not. Credentials
+        refused raise (``SourceAuthError``)."""
+
+        def result(confirmed: bool, detail: str) -> RouteCheck:
+            return RouteCheck(route, call.method, call.template, confirmed, detail)
+
+        try:
+            status = self.probe(call, params=params, headers=headers)
+        except ConfigError:
+            return result(False, "HTTP 404 without an Infobip error body: not confirmed")
+        except RecvaultError as exc:
+            status_code = getattr(exc, "status_code", None)
+            if status_code in (401, 403):
+                raise
+            if status_code in (400, 404, 409, 416):
+                return result(True, f"answers as Infobip does (HTTP {status_code})")
+            return result(False, f"not confirmed: {exc}")
+        return result(True, f"answers as Infobip does (HTTP {status})")
 
     # --- downloads -------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from models.errors import (
     SourceNotFound,
     SourceRateLimited,
     SourceServerError,
+    SourceUnexpectedAnswer,
 )
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
         return _str(data.get("errorCode")), _str(data.get("description"))
     status = data.get("status", data.get("Status"))  # the spec spells it "Status" once
     if isinstance(status, str) and status.upper() == "ERROR":
-        return None, _str(data.get("message"))
+        # Infobip's ccaas shape even without a message: the route exists and answered.
+        return None, _str(data.get("message")) or "status ERROR"
     return None, None
 
 
@@ -88,7 +90,17 @@ def retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("Retry-After"))
 
 
+# Status codes Infobip documents for the recording routes (docs/infobip.md),
+# plus 409, recvault's model of an unprepared video (section 9). Anything else is an answer
+# nobody has seen documented: the recording waits with the reason instead of failing.
+KNOWN_ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 416, 429})
+
+
 def error_for_status(status: int, message: str, retry_after_s: float | None) -> SourceError:
+    if status >= 500:
+        return SourceServerError(message, status_code=status)
+    if status not in KNOWN_ERROR_STATUSES:
+        return SourceUnexpectedAnswer(message, status_code=status)
     if status in (401, 403):
         return SourceAuthError(message, status_code=status)
     if status == 404:
@@ -97,8 +109,6 @@ def error_for_status(status: int, message: str, retry_after_s: float | None) -> 
         return RecordingNotReady(message, status_code=status)
     if status == 429:
         return SourceRateLimited(message, retry_after_s=retry_after_s)
-    if status >= 500:
-        return SourceServerError(message, status_code=status)
     return SourceBadRequest(message, status_code=status)
 
 
@@ -108,6 +118,7 @@ def error_from_response(
     where: str,
     scrub: Callable[[str], str],
     plain_404_is_config: bool = False,
+    setting: str | None = None,
 ) -> RecvaultError | None:
     """The exception an error response stands for (None below 400); reads at most 64 KiB.
 
@@ -122,11 +133,12 @@ def error_from_response(
     code, text = parse_error_body(body)
     if status == 404 and plain_404_is_config and code is None and text is None:
         kind = response.headers.get("Content-Type", "no content type")
+        fix = f"{setting} and RECVAULT_INFOBIP_BASE_URL" if setting else "RECVAULT_INFOBIP_BASE_URL"
         return ConfigError(
             scrub(
                 f"{where}: HTTP 404 without an Infobip error body ({kind}, {len(body)} bytes): "
-                f"the route does not exist at {_url_of(response)}; check "
-                "RECVAULT_INFOBIP_BASE_URL and whether the account offers this API"
+                f"the route does not exist at {_url_of(response)}; check {fix} and whether "
+                "the account offers this API"
             )
         )
     message = f"{where}: HTTP {status}"

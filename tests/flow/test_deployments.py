@@ -22,6 +22,7 @@ from simulator.scenario import Scenario
 from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.prefect_server import PrefectServer, prefect_cli
+from tests.fixtures.profile import HYPOTHESIS_ENV
 
 pytestmark = [
     pytest.mark.flow,
@@ -105,7 +106,7 @@ def test_served_deployment_run_completes(
 ) -> None:
     catalog_url = f"sqlite:///{tmp_path / 'served.db'}"
     with start_simulator(SCENARIO) as sim:
-        run_env = make_run_env(sim, bucket=make_bucket(), catalog_url=catalog_url)
+        run_env = make_run_env(sim, bucket=make_bucket(), catalog_url=catalog_url, **HYPOTHESIS_ENV)
         env = {**os.environ, **run_env.values, **prefect_server.env()}
         with _background([sys.executable, "-m", "recvault", "serve"], env, tmp_path / "serve.log"):
             final = _run_and_wait(prefect_server, "archive-recordings/archive-scheduled", _window())
@@ -150,7 +151,7 @@ def test_deployed_run_through_a_worker_completes(
     )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     with start_simulator(SCENARIO) as sim:
-        run_env = make_run_env(sim, bucket=make_bucket(), catalog_url=catalog_url)
+        run_env = make_run_env(sim, bucket=make_bucket(), catalog_url=catalog_url, **HYPOTHESIS_ENV)
         env = {**cli_env, **run_env.values, "RECVAULT_CHECKOUT": str(REPO)}
         worker = [prefect, "worker", "start", "--pool", "recvault-archive"]
         with _background(worker, env, tmp_path / "worker.log"):

@@ -23,6 +23,7 @@ from storage.catalog.store import Catalog
 from storage.infobip.conversations import ConversationsSource
 from storage.s3.store import ObjectStore
 from storage.workdir import WorkDir
+from tests.fixtures.profile import HYPOTHESIS_PROFILE
 from tests.fixtures.simulator import infobip_client
 
 
@@ -73,7 +74,7 @@ def archive_all(
     client = infobip_client(sim, backoff_scale=0.01)
     deps = Services(
         settings=settings,
-        sources={"conversations": ConversationsSource(client)},
+        sources={"conversations": ConversationsSource(client, **HYPOTHESIS_PROFILE)},
         store=store,
         catalog=catalog,
         policy=policy,
@@ -114,7 +115,7 @@ def retention_deps(
             catalog=catalog,
             store=store,
             policy=policy,
-            sources={"conversations": ConversationsSource(client)},
+            sources={"conversations": ConversationsSource(client, **HYPOTHESIS_PROFILE)},
             clock=clock,
             actor="tester@retention-tests",
         )

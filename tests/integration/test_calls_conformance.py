@@ -3,7 +3,7 @@
 Infobip's own Python SDK (``infobip-api-python-client``, ``CallsApi``) drives the simulator:
 its models must parse every answer. The same raw answers, and every request and answer of
 recvault's ``CallsSource``, are checked against Infobip's published Voice OpenAPI spec
-(``tests/integration/voice_spec.py``), read from ``<repo>/../shared/infobip-openapi/``.
+(``tests/integration/infobip_spec.py``), read from ``<repo>/../shared/infobip-openapi/``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ from simulator.scenario import CallsScenario, ConnectionFault, RecordingPick, Sc
 from simulator.server import SimulatorServer
 from storage.infobip.calls import CallsSource
 from tests.fixtures.simulator import StartSimulator
-from tests.integration.voice_spec import VOICE_SPEC, SpecViolation, VoiceSpec
+from tests.integration.infobip_spec import (
+    VOICE_SPEC,
+    SpecCheckingTransport,
+    SpecViolation,
+    VoiceSpec,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -231,37 +236,6 @@ def test_errors_are_infobips_legacy_bodies(simulator: SimulatorServer, spec: Voi
 # --- recvault's CallsSource against the simulator and the spec -----------------------------------
 
 
-class SpecCheckingTransport(httpx.BaseTransport):
-    """Checks every request against the spec, and every answer that is not media."""
-
-    def __init__(self, spec: VoiceSpec) -> None:
-        self.spec = spec
-        self.inner = httpx.HTTPTransport()
-        self.exchanges: list[tuple[str, str, int]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.spec.check_request(request)
-        response = self.inner.handle_request(request)
-        media = response.headers.get("content-type", "").split(";")[0]
-        self.exchanges.append((request.method, request.url.path, response.status_code))
-        if media == "application/octet-stream":
-            self.spec.check_response(
-                request.method, request.url.path, response.status_code, media, b""
-            )
-            return response  # streamed on; its bytes are checked by hash below
-        body = response.read()
-        response.close()
-        self.spec.check_response(
-            request.method, request.url.path, response.status_code, media, body
-        )
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=body, request=request
-        )
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def row_of(recording: Any) -> Recording:
     return Recording(
         recording_id=recording.recording_id,
@@ -285,7 +259,12 @@ def test_calls_source_speaks_the_spec(
     with start_simulator(scenario) as sim:
         transport = SpecCheckingTransport(spec)
         source = CallsSource(
-            sim.base_url, sim.api_key, transport=transport, page_size=3, file_rate_per_min=6000
+            sim.base_url,
+            sim.api_key,
+            transport=transport,
+            page_size=3,
+            file_rate_per_min=6000,
+            deletion="calls-files",
         )
         with source:
             listed = list(source.list_recordings(since=WIDE_SINCE, until=WIDE_UNTIL))

@@ -43,6 +43,7 @@ def test_calls_recordings_go_through_archive_verify_retention_hold_and_erasure(
             catalog_url=catalog_url,
             RECVAULT_SOURCES="conversations,calls",
             RECVAULT_POLICY_FILE=str(policy),
+            RECVAULT_SOURCE_DELETION="calls-files",  # the documented Calls API file deletion
         )
         since = (SCENARIO.start - timedelta(days=1)).isoformat()
         until = (SCENARIO.start + timedelta(days=3)).isoformat()
@@ -80,6 +81,14 @@ def test_calls_recordings_go_through_archive_verify_retention_hold_and_erasure(
                 assert "confirmed" in (cert.detail or {})["outcome"]
             for rid in held:
                 assert catalog.get(rid).state == "ARCHIVED"
+            # Conversations recordings that map to no Calls file stay, reported as due.
+            conversations = {rid for rid, source in by_source.items() if source != "calls"}
+            for rid in conversations:
+                assert catalog.get(rid).state == "ARCHIVED"
+        due = {r["recording_id"]: r for r in json.loads(applied.stdout)["results"]}
+        for rid in conversations:
+            assert due[rid]["outcome"] == "due", due[rid]
+            assert "no Calls API file maps to it" in due[rid]["detail"]
 
         # Erasure of the held participant is refused for the held files, with the reason.
         identity = rows[next(iter(held))].participant_identity

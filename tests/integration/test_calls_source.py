@@ -34,6 +34,7 @@ def source_for(sim: SimulatorServer, **kwargs: Any) -> CallsSource:
     # Files are limited to 100 a minute; the simulator does not enforce it here, so go faster.
     kwargs.setdefault("file_rate_per_min", 60_000)
     kwargs.setdefault("sleep", lambda seconds: time.sleep(seconds * 0.01))
+    kwargs.setdefault("deletion", "calls-files")
     return CallsSource(sim.base_url, sim.api_key, **kwargs)
 
 

@@ -25,6 +25,7 @@ from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.db import PgServer, fresh_pg_database, sqlite_url
 from tests.fixtures.faults import CliForker, check_archive, object_versions, write_policy
+from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MakeStore, MotoServer
 from tests.fixtures.simulator import StartSimulator
 
@@ -111,7 +112,11 @@ def test_second_run_on_sqlite_is_refused_with_exit_6(
     policy = write_policy(tmp_path / "policy.toml")
     with start_simulator(scenario) as sim:
         run_env = make_run_env(
-            sim, bucket=s3_bucket, catalog_url=url, RECVAULT_POLICY_FILE=str(policy)
+            sim,
+            bucket=s3_bucket,
+            catalog_url=url,
+            RECVAULT_POLICY_FILE=str(policy),
+            **HYPOTHESIS_ENV,  # video preparation through the section 9 route keeps it busy
         )
         env = {**os.environ, **run_env.values}
         first = cli_forker.start(_argv(), env, tmp_path / "a")

@@ -45,6 +45,7 @@ from tests.fixtures.faults import (
     open_uploads,
     work_dir_files,
 )
+from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MakeStore, MotoServer
 from tests.fixtures.simulator import StartSimulator
 
@@ -132,6 +133,7 @@ def test_kill_9_at_seeded_points_then_rerun(
             bucket=s3_bucket,
             catalog_url=catalog_url,
             RECVAULT_LIST_OVERLAP_S="0",
+            **HYPOTHESIS_ENV,  # videos through the simulator's section 9 preparation route
             RECVAULT_PREPARE_POLL_S="0.1",
         )
         env = {**os.environ, **run.values}

@@ -55,6 +55,7 @@ from tests.fixtures.faults import (
     work_dir_files,
     write_policy,
 )
+from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MakeStore, MotoServer
 from tests.fixtures.simulator import StartSimulator
 
@@ -391,7 +392,7 @@ def test_fault(
             bucket=s3_bucket,
             catalog_url=catalog_url,
             RECVAULT_POLICY_FILE=str(policy),
-            **case.env,
+            **{**HYPOTHESIS_ENV, **case.env},  # the matrix covers the section 9 routes too
         )
         env.apply(monkeypatch)
         work_dir = Path(env.values["RECVAULT_DATA_DIR"]) / "work"

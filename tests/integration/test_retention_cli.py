@@ -20,6 +20,7 @@ from recvault.cli.app import _main
 from simulator.scenario import Scenario
 from storage.catalog.store import Catalog
 from tests.fixtures.archive import MakeRunEnv
+from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all
 
@@ -103,6 +104,7 @@ def test_retention_hold_and_erase_through_the_cli(
             catalog_url=catalog_url,
             RECVAULT_POLICY_FILE=str(policy_file),
             PREFECT_API_URL=str(PREFECT_API_URL.value()),
+            **HYPOTHESIS_ENV,  # deletes through the simulator's section 9 DELETE route
         )
         run.apply(monkeypatch)
 

@@ -134,7 +134,7 @@ def lists(
 
 def make_source(handler: Handler, clock: FakeClock | None = None, **kwargs: Any) -> CallsSource:
     clock = clock or FakeClock()
-    options: dict[str, Any] = {"sleep": clock.sleep, "clock": clock}
+    options: dict[str, Any] = {"sleep": clock.sleep, "clock": clock, "deletion": "calls-files"}
     options.update(kwargs)
     return CallsSource(BASE_URL, API_KEY, transport=httpx.MockTransport(handler), **options)
 

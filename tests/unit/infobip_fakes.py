@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from storage.infobip.client import InfobipClient
+from tests.fixtures.profile import HYPOTHESIS_PATHS
 
 API_KEY = "SeCrEt-ApI-kEy-0123456789"
 BASE_URL = "https://example.api.infobip.com"
@@ -46,6 +47,7 @@ def make_client(handler: Handler, clock: FakeClock | None = None, **kwargs: Any)
         "download_rate_per_s": 1e6,
         "sleep": clock.sleep,
         "clock": clock,
+        "paths": HYPOTHESIS_PATHS,  # the client's tests cover the section 9 routes too
     }
     options.update(kwargs)
     return InfobipClient(BASE_URL, API_KEY, transport=httpx.MockTransport(handler), **options)

@@ -105,6 +105,10 @@ class FakeSource:
 
     def __init__(self) -> None:
         self.deleted: list[str] = []
+        self.unavailable: str | None = None  # set: source deletion is off
+
+    def deletion_unavailable(self) -> str | None:
+        return self.unavailable
 
     def delete(self, recording: Recording) -> DeletionReceipt:
         if recording.recording_id not in self.deleted:

@@ -85,6 +85,7 @@ def test_delete_returns_element_with_deleted_at() -> None:
         deleted = client.delete_recording("rec-1")
         with pytest.raises(SourceNotFound):
             client.delete_recording("gone")
+    assert deleted is not None
     assert deleted.deleted_at == 1700000000000 and deleted.deleted_by == "recvault"
 
 

@@ -20,6 +20,7 @@ from models.errors import (
     SourceRateLimited,
     SourceServerError,
     SourceUnavailable,
+    SourceUnexpectedAnswer,
 )
 from storage.infobip.http import parse_error_body, parse_retry_after
 from tests.unit.infobip_fakes import API_KEY, FakeClock, Handler, make_client
@@ -101,7 +102,7 @@ def test_parse_error_body_tolerates_non_json() -> None:
             SourceBadRequest,
             "is not a video recording",
         ),
-        (422, NEW, SourceBadRequest, "E404"),
+        (422, NEW, SourceUnexpectedAnswer, "E404"),  # a status Infobip does not document
     ],
 )
 def test_status_and_shape_map_to_exception(

@@ -192,3 +192,45 @@ def test_explain_an_expired_recording_shows_its_tombstone(env: Any) -> None:
     assert report["state"] == "EXPIRED"
     assert report["retain_until"] == "2026-02-04T09:00:00Z"
     assert "retention ended 2026-02-04" in report["lines"][0]
+
+
+def test_source_deletion_off_reports_due_and_expiry_still_works(env: Any) -> None:
+    catalog, store, clock, deps, source = env
+    source.unavailable = "source deletion is off (RECVAULT_SOURCE_DELETION=off)"
+    seed_archived(catalog, store, "a1", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=30)
+    plan = plan_retention(deps)
+    due = [i for i in plan.items if i.action == "delete_source"]
+    assert [(i.recording_id, i.decision) for i in due] == [("a1", "due")]
+    assert due[0].reason == "due, source deletion is off (RECVAULT_SOURCE_DELETION=off)"
+    assert plan.as_dict()["due"] == 1 and plan.as_dict()["refusals"] == 0
+    run = apply_plan(deps, plan)
+    assert [(r.action, r.outcome) for r in run.results] == [
+        ("delete_source", "due"),
+        ("expire", "done"),
+    ]
+    assert run.ok and run.as_dict()["due"] == 1
+    assert source.deleted == []
+    events = [e.event for e in catalog.audit_events("a1")]
+    assert "source_deleted" not in events and "source_deletion_refused" not in events
+    assert events[-1] == "archive_expired"
+
+
+def test_source_not_configured_reports_due_instead_of_failing(env: Any) -> None:
+    catalog, store, clock, deps, _ = env
+    deps.sources = {}
+    seed_archived(catalog, store, "a1", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=8)
+    plan = plan_retention(deps)
+    ((item,),) = [[i for i in plan.items if i.action == "delete_source"]]
+    assert item.decision == "due" and "not configured here" in item.reason
+    assert apply_plan(deps, plan).ok
+
+
+def test_certificate_records_how_the_deletion_was_confirmed(env: Any) -> None:
+    catalog, store, clock, deps, _ = env
+    seed_archived(catalog, store, "a1", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=8)
+    apply_plan(deps, plan_retention(deps))
+    (event,) = [e for e in catalog.audit_events("a1") if e.event == "source_deleted"]
+    assert (event.detail or {})["confirmed_by"] == "fake source forgot it"

@@ -71,3 +71,46 @@ def test_every_setting_is_documented_in_readme() -> None:
         if f"RECVAULT_{name.upper()}" not in readme
     ]
     assert not missing, f"README lacks {missing}"
+
+
+def test_source_profile_defaults_are_the_documented_behaviour() -> None:
+    settings = load_settings()
+    assert settings.video_readiness == "account" and settings.source_deletion == "off"
+    assert settings.infobip_preparation_path is None and settings.infobip_delete_path is None
+    assert settings.source_profile["download"] == (
+        "/ccaas/voice/2/recording/download/{recording_id}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"RECVAULT_VIDEO_READINESS": "endpoint"}, "needs RECVAULT_INFOBIP_PREPARATION_PATH"),
+        ({"RECVAULT_SOURCE_DELETION": "ccaas"}, "needs RECVAULT_INFOBIP_DELETE_PATH"),
+        ({"RECVAULT_SOURCE_DELETION": "always"}, "RECVAULT_SOURCE_DELETION is invalid"),
+        ({"RECVAULT_INFOBIP_DELETE_PATH": "/x/{id}"}, "RECVAULT_INFOBIP_DELETE_PATH is invalid"),
+        (
+            {"RECVAULT_INFOBIP_METADATA_PATH": "https://x/y"},
+            "RECVAULT_INFOBIP_METADATA_PATH is invalid",
+        ),
+    ],
+)
+def test_an_incomplete_profile_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], fragment: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_configured_hypothesis_profile_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECVAULT_VIDEO_READINESS", "endpoint")
+    monkeypatch.setenv(
+        "RECVAULT_INFOBIP_PREPARATION_PATH",
+        "/ccaas/voice/2/recording/{recording_id}/download-preparation",
+    )
+    monkeypatch.setenv("RECVAULT_SOURCE_DELETION", "calls-files")
+    settings = load_settings()
+    assert settings.video_readiness == "endpoint" and settings.source_deletion == "calls-files"

@@ -1,11 +1,15 @@
-"""Checks HTTP exchanges against Infobip's published Voice OpenAPI spec (the contract).
+"""Checks HTTP exchanges against Infobip's published OpenAPI specs (the contracts).
 
-The spec (OpenAPI 3.1, so JSON Schema 2020-12) is read from ``<repo>/../shared/infobip-openapi/``
-and never copied into the repository. Plain JSON Schema ignores OpenAPI's ``discriminator``,
+The specs (OpenAPI 3.1, so JSON Schema 2020-12) are read from ``<repo>/../shared/infobip-openapi/``
+and never copied into the repository: ``VoiceSpec`` (``/calls/1/...``) and
+``ConversationsSpec`` (``/ccaas/...``). Plain JSON Schema ignores OpenAPI's ``discriminator``,
 which would let ``{"type": "PHONE"}`` pass without its ``phoneNumber``; so before validating,
 each discriminated schema dispatches on its property with ``if``/``then`` to the mapped schema,
 and every object schema rejects properties the spec does not declare
 (``unevaluatedProperties: false``), so an invented field fails too.
+
+Where a spec's schema and its own examples disagree, the examples win, and each such case is
+named in ``ConversationsSpec.QUIRKS`` with the part of docs/infobip.md that records it.
 
 ``date-time`` is checked in the format Infobip documents and sends
 (``2026-01-15T12:00:00.150+0000``) as well as RFC 3339; ``int32``/``int64`` by range.
@@ -31,7 +35,7 @@ from referencing.jsonschema import DRAFT202012
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = ROOT.parent / "shared" / "infobip-openapi"
 VOICE_SPEC = SPEC_DIR / "infobip-voice-openapi.json"
-_URI = "urn:infobip:voice"
+CONVERSATIONS_SPEC = SPEC_DIR / "infobip-conversations-openapi.json"
 _SCHEMAS = "/components/schemas/"
 _INFOBIP_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$")
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
@@ -80,7 +84,6 @@ def _escape(token: str) -> str:
 
 def _strict(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with discriminators dispatching and undeclared properties refused."""
-    spec = copy.deepcopy(spec)
     schemas: dict[str, Any] = spec["components"]["schemas"]
     plain_of: dict[str, str] = {}
     for name, schema in list(schemas.items()):
@@ -116,14 +119,17 @@ def _strict(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-class VoiceSpec:
-    """The Voice spec's operations and schemas, ready to check exchanges against."""
+class InfobipSpec:
+    """One spec's operations and schemas, ready to check exchanges against."""
 
-    def __init__(self, path: Path = VOICE_SPEC) -> None:
+    NAME = "Infobip"
+
+    def __init__(self, path: Path) -> None:
         self.raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        self.spec = _strict(self.raw)
+        self.spec = _strict(self.adapt(copy.deepcopy(self.raw)))
+        self._uri = f"urn:infobip:{path.stem}"
         resource = Resource.from_contents(self.spec, default_specification=DRAFT202012)
-        self._registry: Registry[Any] = Registry().with_resource(_URI, resource)
+        self._registry: Registry[Any] = Registry().with_resource(self._uri, resource)
         self._operations: list[Operation] = []
         for template, item in self.spec["paths"].items():
             pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
@@ -140,17 +146,23 @@ class VoiceSpec:
             op for op in self._operations if op.method == method.upper() and op.pattern.match(path)
         ]
         if not found:
-            raise SpecViolation(f"{method} {path}: no such operation in the Voice spec")
+            raise SpecViolation(f"{method} {path}: no such operation in the {self.NAME} spec")
         return min(found, key=lambda op: op.template.count("{"))
 
     def validate(self, instance: object, pointer: str, *, what: str) -> None:
         validator = Draft202012Validator(
-            {"$ref": f"{_URI}#{pointer}"}, registry=self._registry, format_checker=FORMATS
+            {"$ref": f"{self._uri}#{pointer}"}, registry=self._registry, format_checker=FORMATS
         )
         errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
         if errors:
             lines = [f"{'/'.join(map(str, e.absolute_path)) or '.'}: {e.message}" for e in errors]
-            raise SpecViolation(f"{what} breaks the Voice spec:\n  " + "\n  ".join(lines[:10]))
+            raise SpecViolation(
+                f"{what} breaks the {self.NAME} spec:\n  " + "\n  ".join(lines[:10])
+            )
+
+    def adapt(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The spec as its own examples read it (``QUIRKS``); unchanged by default."""
+        return spec
 
     def _resolve(self, node: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
         """A ``$ref``'d object and its pointer (None when ``node`` is inline)."""
@@ -234,6 +246,95 @@ class VoiceSpec:
                 raise SpecViolation(f"{what}: {value!r} is not a boolean")
             instance = value == "true"
         self.validate(instance, f"{pointer}/schema", what=what)
+
+
+class VoiceSpec(InfobipSpec):
+    NAME = "Voice"
+
+    def __init__(self, path: Path = VOICE_SPEC) -> None:
+        super().__init__(path)
+
+
+def _schema_named(schemas: dict[str, Any], suffix: str) -> tuple[str, dict[str, Any]]:
+    """Infobip prefixes schema names with a hash: find one by its readable end."""
+    (name,) = [n for n in schemas if n.endswith(f".{suffix}")]
+    return name, schemas[name]
+
+
+class ConversationsSpec(InfobipSpec):
+    """The Conversations spec, as its own examples read it (``QUIRKS``)."""
+
+    NAME = "Conversations"
+    QUIRKS = (
+        "GET /ccaas/voice/2/recording/metadata answers a page {elements, total, totalPages} "
+        "(its examples, and PageResponse) of RecordingMetadataApiModel elements, though the "
+        "schema names the element (docs/infobip.md)",
+        "a metadata element carries an integer id (examples only, 4.1), and the fields its "
+        "example shows as null may be null",
+        "the account recording config carries videoDownloadPreparation (samples only, 3)",
+        "StatusResponse spells its key Status; every example sends status (1.3)",
+    )
+    METADATA = "/ccaas/voice/2/recording/metadata"
+
+    def __init__(self, path: Path = CONVERSATIONS_SPEC) -> None:
+        super().__init__(path)
+
+    def adapt(self, spec: dict[str, Any]) -> dict[str, Any]:
+        schemas: dict[str, Any] = spec["components"]["schemas"]
+        name, element = _schema_named(schemas, "RecordingMetadataApiModel")
+        example = element.get("example", {}).get("elements", [{}])[0]
+        properties: dict[str, Any] = element["properties"]
+        for field, value in example.items():
+            if value is None and field in properties:
+                properties[field] = {"anyOf": [properties[field], {"type": "null"}]}
+        properties["id"] = {"type": "integer", "format": "int64"}
+        schemas[f"{name}Page"] = {
+            "type": "object",
+            "properties": {
+                "elements": {"type": "array", "items": {"$ref": f"#{_SCHEMAS}{name}"}},
+                "total": {"type": "integer", "format": "int64"},
+                "totalPages": {"type": "integer", "format": "int32"},
+            },
+            "required": ["elements", "total", "totalPages"],
+        }
+        ok = spec["paths"][self.METADATA]["get"]["responses"]["200"]
+        ok["content"]["application/json"]["schema"] = {"$ref": f"#{_SCHEMAS}{name}Page"}
+        _, config = _schema_named(schemas, "AccountRecordingConfigApiModel")
+        config["properties"]["videoDownloadPreparation"] = {"type": "boolean"}
+        _, status = _schema_named(schemas, "StatusResponse")
+        status["properties"]["status"] = status["properties"]["Status"]
+        return spec
+
+
+class SpecCheckingTransport(httpx.BaseTransport):
+    """Checks every request against the spec, and every answer that is not media."""
+
+    def __init__(self, spec: InfobipSpec) -> None:
+        self.spec = spec
+        self.inner = httpx.HTTPTransport()
+        self.exchanges: list[tuple[str, str, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.spec.check_request(request)
+        response = self.inner.handle_request(request)
+        media = response.headers.get("content-type", "").split(";")[0]
+        self.exchanges.append((request.method, request.url.path, response.status_code))
+        if media == "application/octet-stream":
+            self.spec.check_response(
+                request.method, request.url.path, response.status_code, media, b""
+            )
+            return response  # streamed on; its bytes are checked by hash below
+        body = response.read()
+        response.close()
+        self.spec.check_response(
+            request.method, request.url.path, response.status_code, media, body
+        )
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=body, request=request
+        )
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def load_voice_spec() -> VoiceSpec | None:
