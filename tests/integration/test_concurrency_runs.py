@@ -28,7 +28,7 @@ from tests.fixtures.faults import CliForker, check_archive, object_versions, wri
 from tests.fixtures.s3 import MakeStore, MotoServer
 from tests.fixtures.simulator import StartSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 SCENARIO = Scenario(
     seed=47,
