@@ -21,7 +21,7 @@ from storage.catalog.store import Catalog
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all, retention_deps
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POLICY = Policy.loads(
     """

@@ -22,7 +22,7 @@ from tests.fixtures.s3 import MakeStore
 from tests.fixtures.simulator import infobip_client
 from tests.integration.retention_support import Clock, archive_all, certificates, retention_deps
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POLICY = Policy.loads(
     """

@@ -1,122 +1,28 @@
-"""Fakes for the tests/unit/test_retention_*.py modules: a dict-backed bucket with Object Lock
-semantics (raising the real error types), a fake Infobip delete, and a catalog seeder."""
+"""Set-up for the tests/unit/test_retention_*.py modules over the shared fakes
+(``tests.unit.fakes``: the dict-backed bucket with Object Lock semantics, the source whose
+deletions are confirmed at once) and a seeder of archived recordings."""
 
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flows.services import Services
-from models.errors import LegalHoldActive, ObjectStoreError, RetentionNotExpired
 from models.policy.rules import Policy
-from models.ports import DeletionReceipt, RecordingSource
+from models.ports import RecordingSource
 from models.settings import Settings
 from models.states import RecordingState
-from models.tables import ArchivedObject, Recording
+from models.tables import ArchivedObject
 from storage.catalog.store import Catalog
-from storage.s3.store import ObjectInfo, ObjectStore
+from storage.s3.store import ObjectStore
 from tests.fixtures.db import make_meta
+from tests.unit.fakes import FakeSource, FakeStore
+
+__all__ = ["FakeSource", "FakeStore", "make_deps", "seed_archived"]
 
 S = RecordingState
-
-
-@dataclass
-class _Version:
-    info: ObjectInfo
-    legal_hold: bool = False
-
-
-class FakeStore:
-    """Versions per key; deletion obeys legal hold and retention against ``now()``, like S3."""
-
-    bucket = "fake-archive"
-
-    def __init__(self, now: Callable[[], datetime]) -> None:
-        self.now = now
-        self.versions: dict[tuple[str, str], _Version] = {}
-        self.fail_deletes: set[str] = set()  # keys whose deletion raises ObjectStoreError
-        self.deleted: list[tuple[str, str | None]] = []
-
-    def put(
-        self,
-        key: str,
-        *,
-        sha256: str,
-        kind: str = "original",
-        lock_mode: str | None = None,
-        retain_until: datetime | None = None,
-    ) -> str:
-        version_id = uuid.uuid4().hex
-        self.versions[(key, version_id)] = _Version(
-            ObjectInfo(
-                key=key,
-                version_id=version_id,
-                size_bytes=100,
-                sha256=sha256,
-                checksum_sha256=None,
-                metadata={"sha256": sha256, "kind": kind},
-                retain_until=retain_until,
-                lock_mode=lock_mode,
-                legal_hold=False,
-                last_modified=None,
-                is_latest=None,
-            )
-        )
-        return version_id
-
-    def iter_versions(self, prefix: str) -> Iterator[ObjectInfo]:
-        for (key, _), version in sorted(self.versions.items()):
-            if key.startswith(prefix):
-                yield version.info
-
-    def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
-        version = self.versions.get((key, version_id or ""))
-        if version is None:
-            return None
-        return replace(version.info, legal_hold=version.legal_hold)
-
-    def set_legal_hold(self, key: str, *, version_id: str | None, on: bool) -> None:
-        self.versions[(key, version_id or "")].legal_hold = on
-
-    def delete_version(
-        self, key: str, *, version_id: str | None, bypass_governance: bool = False
-    ) -> None:
-        version = self.versions[(key, version_id or "")]
-        if key in self.fail_deletes:
-            raise ObjectStoreError(f"s3://{self.bucket}/{key}: injected failure")
-        if version.legal_hold:
-            raise LegalHoldActive(f"{key} is under legal hold")
-        info = version.info
-        bypass = bypass_governance and info.lock_mode == "GOVERNANCE"
-        if info.retain_until and info.retain_until > self.now() and not bypass:
-            raise RetentionNotExpired(f"{key} is retained ({info.lock_mode})")
-        del self.versions[(key, version_id or "")]
-        self.deleted.append((key, version_id))
-
-
-class FakeSource:
-    """The source port's deletion: confirmed at once (its other methods are not used here)."""
-
-    name = "conversations"
-
-    def __init__(self) -> None:
-        self.deleted: list[str] = []
-        self.unavailable: str | None = None  # set: source deletion is off
-
-    def deletion_unavailable(self) -> str | None:
-        return self.unavailable
-
-    def delete(self, recording: Recording) -> DeletionReceipt:
-        if recording.recording_id not in self.deleted:
-            self.deleted.append(recording.recording_id)
-        return DeletionReceipt(recording.recording_id, "fake source forgot it")
-
-    def close(self) -> None:
-        pass
 
 
 def make_deps(
