@@ -105,9 +105,14 @@ def original_of(objects: Sequence[ArchivedObject]) -> ArchivedObject | None:
 def source_deletion_problem(
     row: Recording, objects: Sequence[ArchivedObject], holds: Sequence[int]
 ) -> str | None:
-    """Why the source copy may not be deleted now, or None."""
+    """Why the source copy may not be deleted now, or None. An EXPIRED recording whose source
+    copy outlived the archive qualifies: its retention is over everywhere."""
     if holds:
         return f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+    if row.source_deleted_at is not None:
+        return "the source copy is already deleted"
+    if row.state == S.EXPIRED:
+        return None
     if row.state != S.ARCHIVED:
         return f"state is {row.state}; only ARCHIVED recordings qualify"
     original = original_of(objects)
@@ -187,10 +192,34 @@ def delete_source_copy(
         error = LegalHoldActive if holds else PolicyError
         raise error(f"recording {recording_id}: source copy not deleted: {problem}")
     original = original_of(objects)
-    assert original is not None  # noqa: S101 - source_deletion_problem checked it
+    if row.state == S.EXPIRED:
+        check: dict[str, Any] = {
+            "result": "no archived copy: the archive expired "
+            f"{iso(row.expired_at)} (retention ended), so there is nothing to re-verify and "
+            "nothing left to keep",
+        }
+    else:
+        assert original is not None  # noqa: S101 - source_deletion_problem checked it
+        check = {
+            "result": "recorded verification",
+            "sha256": original.sha256,
+            "verified_at": iso(original.verified_at),
+            "key": original.key,
+            "version_id": original.version_id,
+        }
     receipt = deps.source_for(row).delete(row)
     note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
     at = deps.clock()
+    verified = (
+        {}
+        if original is None or row.state == S.EXPIRED
+        else {
+            "verified_sha256": original.sha256,
+            "verified_at": iso(original.verified_at),
+            "verified_key": original.key,
+            "verified_version_id": original.version_id,
+        }
+    )
     cert = certificate(
         deps,
         kind="source_deletion",
@@ -199,16 +228,15 @@ def delete_source_copy(
         why=why,
         rule=rule,
         where="infobip",
-        verified_sha256=original.sha256,
-        verified_at=iso(original.verified_at),
-        verified_key=original.key,
-        verified_version_id=original.version_id,
+        archive_check=check,
         outcome=note,
+        **verified,
     )
+    sha256 = row.source_sha256 if original is None or row.state == S.EXPIRED else original.sha256
     done = deps.catalog.record_source_deletion(
-        recording_id, sha256=original.sha256, at=at, actor=deps.actor, certificate=cert
+        recording_id, sha256=sha256 or "", at=at, actor=deps.actor, certificate=cert
     )
-    log.info("source deleted recording_id=%s sha256=%s", recording_id, original.sha256)
+    log.info("source deleted recording_id=%s sha256=%s", recording_id, sha256)
     return done
 
 
@@ -228,9 +256,12 @@ def delete_archive(
     rule: str | None,
     retain_until: datetime | None,
     bypass_governance: bool = False,
+    source_first: bool = False,
     **extra: Any,
 ) -> Recording:
-    """Deletes ``versions`` (the plan's), checks nothing is left, and tombstones the recording."""
+    """Deletes ``versions`` (the plan's), checks nothing is left, and tombstones the recording.
+    ``source_first``: refuse while the copy at the source is not deleted yet (an expiry under a
+    rule that deletes it: the archive never expires before that copy is gone)."""
     row = deps.catalog.get(recording_id)
     holds = deps.catalog.holds_covering(recording_id)
     if holds:
@@ -239,6 +270,10 @@ def delete_archive(
         raise LegalHoldActive(f"recording {recording_id}: archive not deleted: {reason}")
     if row.state not in (S.ARCHIVED, S.SOURCE_DELETED):
         raise PolicyError(f"recording {recording_id}: state is {row.state}; nothing to delete")
+    if source_first and row.source_deleted_at is None and row.state != S.SOURCE_DELETED:
+        reason = "the source copy is not deleted yet; the archive expires after it"
+        audit_refusal(deps, recording_id, kind, reason)
+        raise PolicyError(f"recording {recording_id}: archive not deleted: {reason}")
     where = f"s3://{deps.store.bucket}"
     deleted: list[PlannedVersion] = []
     error: RecvaultError | None = None

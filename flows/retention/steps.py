@@ -39,6 +39,7 @@ from models.policy.retention import (
     Decision,
     decide_expiry,
     decide_source_deletion,
+    expiry_after_source,
     retain_until,
     source_delete_due,
 )
@@ -104,7 +105,8 @@ class RetentionPlan:
     items: list[PlanItem] = field(default_factory=list)
     holds_to_apply: list[HoldToApply] = field(default_factory=list)
     considered: int = 0
-    waiting: int = 0
+    waiting: int = 0  # recordings with a deletion still to come
+    waiting_items: list[PlanItem] = field(default_factory=list)  # each with its reason and date
 
     @property
     def deletions(self) -> list[PlanItem]:
@@ -119,6 +121,7 @@ class RetentionPlan:
             "refusals": len(self.items) - len(self.deletions),
             "holds_to_apply": [h.as_dict() for h in self.holds_to_apply],
             "items": [item.as_dict() for item in self.items],
+            "waiting_items": [item.as_dict() for item in self.waiting_items],
         }
 
 
@@ -181,7 +184,18 @@ class RetentionRun(ResultTally):
 
 
 def rule_for(deps: Services, row: Recording) -> Rule:
+    """The rule that applies to ``row``. A tombstone lost the metadata some rules match on
+    (tags live in the raw metadata), so it keeps the rule it was archived under when the
+    policy still has it."""
+    if row.state == S.EXPIRED and row.policy_rule:
+        kept = deps.policy.get(row.policy_rule)
+        if kept is not None:
+            return kept
     return deps.policy.match(RecordingFacts.from_row(row)).rule
+
+
+def source_gone(row: Recording) -> bool:
+    return row.source_deleted_at is not None or row.state == S.SOURCE_DELETED
 
 
 def effective_retain_until(
@@ -254,45 +268,49 @@ def plan_retention(deps: Services) -> RetentionPlan:
     plan = RetentionPlan(at=now)
     holds = deps.catalog.active_holds_by_recording()
     bucket = f"s3://{deps.store.bucket}"
-    for row, objects in deps.catalog.iter_with_objects({S.ARCHIVED, S.SOURCE_DELETED}):
+    candidates = deps.catalog.iter_with_objects(
+        {S.ARCHIVED, S.SOURCE_DELETED}, expired_with_source=True
+    )
+    for row, objects in candidates:
         plan.considered += 1
         rule = rule_for(deps, row)
         held = tuple(holds.get(row.recording_id, ()))
         source = decide_source_deletion(
             RecordingState(row.state),
+            source_gone=source_gone(row),
             verified=is_verified(row, objects),
             on_hold=bool(held),
             rule=rule,
             archived_at=row.archived_at,
             now=now,
         )
-        if row.archived_at is not None:
+        if row.archived_at is not None and row.state != S.EXPIRED:
             source = _not_yet(source, source_delete_due(rule, row.archived_at), now)
-        if source.action in (Action.DELETE, Action.BLOCKED):
-            plan.items.append(_item(row, rule, DELETE_SOURCE, source, "infobip", holds=held))
+        if source.action is not Action.SKIP:
+            item = _item(row, rule, DELETE_SOURCE, source, "infobip", holds=held)
+            (plan.waiting_items if source.action is Action.WAIT else plan.items).append(item)
         until = effective_retain_until(rule, row, objects)
         expiry = decide_expiry(
             RecordingState(row.state), retain_until=until, on_hold=bool(held), now=now
         )
-        expiry = _not_yet(expiry, until, now)
+        expiry = expiry_after_source(_not_yet(expiry, until, now), source)
         versions: list[PlannedVersion] = []
         if expiry.proceed:
             versions = list_versions(deps.store, objects)
             until = effective_retain_until(rule, row, objects, versions)
             expiry = check_store(expiry, versions, now)
-        if expiry.action in (Action.DELETE, Action.BLOCKED):
-            plan.items.append(
-                _item(
-                    row,
-                    rule,
-                    EXPIRE,
-                    expiry,
-                    bucket,
-                    retain_until=until,
-                    holds=held,
-                    versions=tuple(versions),
-                )
+        if expiry.action is not Action.SKIP:
+            item = _item(
+                row,
+                rule,
+                EXPIRE,
+                expiry,
+                bucket,
+                retain_until=until,
+                holds=held,
+                versions=tuple(versions),
             )
+            (plan.waiting_items if expiry.action is Action.WAIT else plan.items).append(item)
         if Action.WAIT in (source.action, expiry.action):
             plan.waiting += 1
     plan.holds_to_apply = plan_hold_sync(deps)
@@ -343,6 +361,7 @@ def execute_item(deps: Services, item: PlanItem) -> ItemResult:
         if item.action == DELETE_SOURCE:
             row = delete_source_copy(deps, item.recording_id, why=item.reason, rule=item.rule)
         else:
+            rule = deps.policy.get(item.rule)
             row = delete_archive(
                 deps,
                 item.recording_id,
@@ -352,6 +371,7 @@ def execute_item(deps: Services, item: PlanItem) -> ItemResult:
                 why=item.reason,
                 rule=item.rule,
                 retain_until=item.retain_until,
+                source_first=rule is not None and rule.delete_source_after_days is not None,
             )
     except CatalogError:
         raise

@@ -64,6 +64,25 @@ def _plan_table(title: str, items: list[PlanItem], results: list[ItemResult]) ->
     return table
 
 
+WAITING_SHOWN = 50
+
+
+def _waiting_table(items: list[PlanItem]) -> Table:
+    """Deletions not due yet, soonest first, each with its reason (--json lists them all)."""
+    soonest = sorted(items, key=lambda i: (i.due_at is None, i.due_at or 0, i.recording_id))
+    more = len(items) - WAITING_SHOWN
+    title = f"waiting: {len(items)} deletion(s) not due yet"
+    if more > 0:
+        title += f" (the {WAITING_SHOWN} soonest; --json lists all)"
+    table = Table(title=title)
+    for column in ("recording", "action", "due", "reason"):
+        table.add_column(column, overflow="fold")
+    for item in soonest[:WAITING_SHOWN]:
+        due = f"{item.due_at:%Y-%m-%d %H:%M}Z" if item.due_at else ""
+        table.add_row(_short(item.recording_id), item.action, due, item.reason)
+    return table
+
+
 @retention_app.command("apply")
 def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> None:
     """Apply the retention policy (--dry-run: print the plan, change nothing)."""
@@ -81,6 +100,8 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
         plan = run.plan
         title = f"retention {'dry run' if dry_run else 'run'}: {len(plan.items)} item(s)"
         out.print(_plan_table(title, plan.items, run.results))
+        if plan.waiting_items:
+            out.print(_waiting_table(plan.waiting_items))
         out.print(
             f"considered {plan.considered}, waiting {plan.waiting}, "
             f"holds to apply {len(plan.holds_to_apply)}"

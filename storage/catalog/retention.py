@@ -165,16 +165,30 @@ class RetentionCatalog:
     # --- candidates ------------------------------------------------------------------------------
 
     def iter_with_objects(
-        self, states: Iterable[RecordingState], *, page: int = _PAGE
+        self,
+        states: Iterable[RecordingState],
+        *,
+        expired_with_source: bool = False,
+        page: int = _PAGE,
     ) -> Iterator[tuple[Recording, list[ArchivedObject]]]:
-        """Recordings in ``states`` with their objects, by recording id, a page per transaction."""
+        """Recordings in ``states`` with their objects, by recording id, a page per transaction;
+        ``expired_with_source`` adds the EXPIRED recordings whose source copy is not deleted."""
         wanted = sorted(RecordingState(s).value for s in states)
+        which: Any = col(Recording.state).in_(wanted)
+        if expired_with_source:
+            which = sa.or_(
+                which,
+                sa.and_(
+                    col(Recording.state) == S.EXPIRED.value,
+                    col(Recording.source_deleted_at).is_(None),
+                ),
+            )
         after = ""
         while True:
             with self._tx() as session:
                 stmt = (
                     sa.select(Recording)
-                    .where(col(Recording.state).in_(wanted), col(Recording.recording_id) > after)
+                    .where(which, col(Recording.recording_id) > after)
                     .order_by(col(Recording.recording_id))
                     .limit(page)
                 )
@@ -212,13 +226,17 @@ class RetentionCatalog:
         actor: str,
         certificate: dict[str, Any],
     ) -> Recording:
-        """ARCHIVED → SOURCE_DELETED with the time and the verified hash, and its certificate."""
+        """ARCHIVED → SOURCE_DELETED with the time and the verified hash, and its certificate.
+        An EXPIRED recording (its source copy outlived the archive) stays EXPIRED."""
         require_aware("at", at)
         with self._tx(write=True) as session:
             row = queries.lock_row(session, recording_id)
             current = RecordingState(row.state)
-            check_transition(current, S.SOURCE_DELETED)
-            row.state = S.SOURCE_DELETED
+            if current is not S.EXPIRED:
+                check_transition(current, S.SOURCE_DELETED)
+                row.state = S.SOURCE_DELETED
+            elif row.source_deleted_at is not None:
+                raise CatalogError(f"recording {recording_id}: the source copy is already deleted")
             row.source_deleted_at = at
             row.source_deleted_by = actor[:128]
             row.source_deleted_sha256 = sha256

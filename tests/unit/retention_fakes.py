@@ -140,10 +140,12 @@ def seed_archived(
     lock_mode: str | None = None,
     retain_until: datetime | None = None,
     derivative: bool = False,
+    archived_at: datetime | None = None,
     **fields: Any,
 ) -> None:
-    """One recording taken to ARCHIVED the way the archive steps do, objects in ``store``."""
-    at = started_at + timedelta(hours=1)
+    """One recording taken to ARCHIVED the way the archive steps do, objects in ``store``;
+    archived an hour after the call unless ``archived_at`` says otherwise (a backfill)."""
+    at = archived_at or started_at + timedelta(hours=1)
     catalog.upsert_discovered(
         [make_meta(recording_id, started_at=started_at, **fields)], at=at, actor="t"
     )

@@ -192,3 +192,87 @@ def test_explain_an_expired_recording_shows_its_tombstone(env: Any) -> None:
     assert report["state"] == "EXPIRED"
     assert report["retain_until"] == "2026-02-04T09:00:00Z"
     assert "retention ended 2026-02-04" in report["lines"][0]
+
+
+def test_a_backfilled_recording_keeps_its_archive_until_the_source_copy_is_gone(env: Any) -> None:
+    """Issue 9 finding 2: source deletion is decided from whether the source copy is gone, not
+    from the archive's state. Archived 60 days after the call (a backfill), rule "agents":
+    retention 30d has ended at once, but delete_source after:7d is due only a week later. The
+    archive used to expire first and the copy at Infobip was then never deleted."""
+    catalog, store, clock, deps, source = env
+    archived_at = T0 + timedelta(days=60)
+    seed_archived(
+        catalog, store, "late", started_at=T0, archived_at=archived_at, participantType="AGENT"
+    )
+    clock.now = archived_at + timedelta(days=1)
+    plan = plan_retention(deps)
+    assert plan.deletions == []
+    (waiting,) = [i for i in plan.waiting_items if i.action == "expire"]
+    assert "source copy" in waiting.reason and waiting.due_at == archived_at + timedelta(days=7)
+    listed = json.loads(json.dumps(plan.as_dict()))["waiting_items"]
+    assert {(i["action"], i["decision"]) for i in listed} == {
+        ("delete_source", "wait"),
+        ("expire", "wait"),
+    }
+    apply_plan(deps, plan)
+    assert catalog.get("late").state == "ARCHIVED" and source.deleted == []
+
+    clock.now = archived_at + timedelta(days=7)
+    run = apply_plan(deps, plan_retention(deps))
+    assert [(r.action, r.outcome) for r in run.results] == [
+        ("delete_source", "done"),
+        ("expire", "done"),
+    ]
+    assert source.deleted == ["late"] and catalog.get("late").state == "EXPIRED"
+
+
+def test_an_archive_that_expired_first_still_loses_its_source_copy(env: Any) -> None:
+    """Issue 9 finding 2, the data an older recvault left behind: EXPIRED while the copy at
+    Infobip is still there. The source copy is past retention too, so it is deleted, with a
+    certificate that says there was no archived copy left to re-verify."""
+    catalog, store, clock, deps, source = env
+    seed_archived(catalog, store, "old", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=31)
+    (version,) = [v for k, v in store.versions.items() if "/old/" in k[0]]
+    original = catalog.objects("old")[0]
+    store.delete_version(original.key, version_id=original.version_id)
+    catalog.record_expiry(
+        "old",
+        versions=[(original.key, original.version_id)],
+        retain_until=T0 + timedelta(days=30),
+        reason="retention ended (an older recvault)",
+        at=clock.now,
+        actor="old@recvault",
+        event="archive_expired",
+        certificate={"kind": "archive_expiry"},
+    )
+    assert version is not None and catalog.get("old").source_deleted_at is None
+    plan = plan_retention(deps)
+    (item,) = plan.deletions
+    assert (item.recording_id, item.action, item.state) == ("old", "delete_source", "EXPIRED")
+    run = apply_plan(deps, plan)
+    assert [r.outcome for r in run.results] == ["done"] and source.deleted == ["old"]
+    row = catalog.get("old")
+    assert row.state == "EXPIRED" and row.source_deleted_at == clock.now
+    cert = catalog.audit_events("old")[-1]
+    assert cert.event == "source_deleted" and (cert.from_state, cert.to_state) == (
+        "EXPIRED",
+        "EXPIRED",
+    )
+    assert "no archived copy" in (cert.detail or {})["archive_check"]["result"]
+    assert plan_retention(deps).items == []
+    assert catalog.verify_audit_chain() == []
+
+
+def test_the_dry_run_lists_what_waits_and_why(env: Any) -> None:
+    """Issue 9 finding 11: the dry run counted waiting items but did not list them."""
+    catalog, store, _clock, deps, _ = env
+    seed_archived(catalog, store, "a1", started_at=T0, participantType="AGENT")
+    seed_archived(catalog, store, "c1", started_at=T0)
+    plan = plan_retention(deps)
+    assert plan.items == [] and plan.waiting == 2
+    waiting = {(i.recording_id, i.action): i for i in plan.waiting_items}
+    assert set(waiting) == {("a1", "delete_source"), ("a1", "expire"), ("c1", "expire")}
+    assert waiting[("a1", "delete_source")].reason.startswith("rule 'agents': due 2026-01-12")
+    assert waiting[("c1", "expire")].reason == "retained until 2026-04-05 09:00Z"
+    assert all(i.decision == "wait" and i.due_at for i in plan.waiting_items)
