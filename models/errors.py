@@ -25,6 +25,7 @@ tells the CLI which status to exit with (documented in the README).
         BucketNotFound
         BucketPolicyError                       bucket lacks a feature the policy needs
         ChecksumMismatch                        archived bytes differ from downloaded bytes
+        ArchiveNotVerified                      re-verification before a source deletion failed
         WorkDirError                            not writable, full
       CatalogError                     exit 6
         CatalogUnavailable (retryable)
@@ -147,6 +148,11 @@ class BucketPolicyError(StorageError):
 
 class ChecksumMismatch(StorageError):
     pass
+
+
+class ArchiveNotVerified(StorageError):
+    """The archived copy could not be re-verified right before its source copy was to be
+    deleted (missing, another size or hash, unreadable): the source copy is kept."""
 
 
 class WorkDirError(StorageError):

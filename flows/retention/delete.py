@@ -21,7 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from flows.services import Services
-from models.errors import LegalHoldActive, PolicyError, RecvaultError, StorageError
+from models.errors import (
+    ArchiveNotVerified,
+    LegalHoldActive,
+    PolicyError,
+    RecvaultError,
+    StorageError,
+)
 from models.states import RecordingState
 from models.tables import ArchivedObject, Recording
 from storage.s3.store import ObjectStore
@@ -179,10 +185,43 @@ def certificate(
     }
 
 
+def reverify_archive(deps: Services, row: Recording, original: ArchivedObject) -> dict[str, Any]:
+    """No verified copy, no deletion: right before the source copy goes, the archived original
+    must still be there, the same version, size and SHA-256 (by the store's checksum, or read
+    back and hashed where the store keeps none). Returns what was checked, for the certificate;
+    raises ``ArchiveNotVerified`` (audited) when the copy is missing, different or unreadable."""
+    at = deps.clock()
+    try:
+        result = deps.store.verify(
+            original.key,
+            version_id=original.version_id,
+            sha256=original.sha256,
+            size_bytes=original.size_bytes,
+        )
+    except StorageError as exc:
+        reason = f"the archived original failed re-verification: {exc}"
+        audit_refusal(deps, row.recording_id, "source_deletion", reason)
+        raise ArchiveNotVerified(
+            f"recording {row.recording_id}: source copy not deleted: {reason}"
+        ) from exc
+    return {
+        "result": "re-verified",
+        "method": result.method,
+        "at": iso(at),
+        "bucket": original.bucket,
+        "key": original.key,
+        "version_id": original.version_id,
+        "sha256": result.sha256,
+        "size_bytes": result.size_bytes,
+        "recorded_verification_at": iso(original.verified_at),
+    }
+
+
 def delete_source_copy(
     deps: Services, recording_id: str, *, why: str, rule: str | None
 ) -> Recording:
-    """Deletes the copy at Infobip after checking, on committed state, that it may go."""
+    """Deletes the copy at Infobip after checking, on committed state, that it may go, and
+    after re-verifying the archived original."""
     row = deps.catalog.get(recording_id)
     objects = deps.catalog.objects(recording_id)
     holds = deps.catalog.holds_covering(recording_id)
@@ -192,34 +231,26 @@ def delete_source_copy(
         error = LegalHoldActive if holds else PolicyError
         raise error(f"recording {recording_id}: source copy not deleted: {problem}")
     original = original_of(objects)
-    if row.state == S.EXPIRED:
+    verified: dict[str, Any] = {}
+    if row.state == S.EXPIRED or original is None:
         check: dict[str, Any] = {
             "result": "no archived copy: the archive expired "
             f"{iso(row.expired_at)} (retention ended), so there is nothing to re-verify and "
             "nothing left to keep",
         }
+        sha256 = row.source_sha256 or ""
     else:
-        assert original is not None  # noqa: S101 - source_deletion_problem checked it
-        check = {
-            "result": "recorded verification",
-            "sha256": original.sha256,
-            "verified_at": iso(original.verified_at),
-            "key": original.key,
-            "version_id": original.version_id,
-        }
-    receipt = deps.source_for(row).delete(row)
-    note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
-    at = deps.clock()
-    verified = (
-        {}
-        if original is None or row.state == S.EXPIRED
-        else {
+        check = reverify_archive(deps, row, original)
+        sha256 = original.sha256
+        verified = {
             "verified_sha256": original.sha256,
             "verified_at": iso(original.verified_at),
             "verified_key": original.key,
             "verified_version_id": original.version_id,
         }
-    )
+    receipt = deps.source_for(row).delete(row)
+    note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
+    at = deps.clock()
     cert = certificate(
         deps,
         kind="source_deletion",
@@ -232,9 +263,8 @@ def delete_source_copy(
         outcome=note,
         **verified,
     )
-    sha256 = row.source_sha256 if original is None or row.state == S.EXPIRED else original.sha256
     done = deps.catalog.record_source_deletion(
-        recording_id, sha256=sha256 or "", at=at, actor=deps.actor, certificate=cert
+        recording_id, sha256=sha256, at=at, actor=deps.actor, certificate=cert
     )
     log.info("source deleted recording_id=%s sha256=%s", recording_id, sha256)
     return done

@@ -11,14 +11,19 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flows.services import Services
-from models.errors import LegalHoldActive, ObjectStoreError, RetentionNotExpired
+from models.errors import (
+    ChecksumMismatch,
+    LegalHoldActive,
+    ObjectStoreError,
+    RetentionNotExpired,
+)
 from models.policy.rules import Policy
 from models.ports import DeletionReceipt, RecordingSource
 from models.settings import Settings
 from models.states import RecordingState
 from models.tables import ArchivedObject, Recording
 from storage.catalog.store import Catalog
-from storage.s3.store import ObjectInfo, ObjectStore
+from storage.s3.store import ObjectInfo, ObjectStore, VerifyResult
 from tests.fixtures.db import make_meta
 
 S = RecordingState
@@ -40,6 +45,7 @@ class FakeStore:
         self.versions: dict[tuple[str, str], _Version] = {}
         self.fail_deletes: set[str] = set()  # keys whose deletion raises ObjectStoreError
         self.deleted: list[tuple[str, str | None]] = []
+        self.verified: list[tuple[str, str | None]] = []
 
     def put(
         self,
@@ -78,6 +84,18 @@ class FakeStore:
         if version is None:
             return None
         return replace(version.info, legal_hold=version.legal_hold)
+
+    def verify(
+        self, key: str, *, version_id: str | None, sha256: str, size_bytes: int
+    ) -> VerifyResult:
+        """Like ``ObjectStore.verify``: missing is ObjectStoreError, other bytes a mismatch."""
+        self.verified.append((key, version_id))
+        info = self.head(key, version_id=version_id)
+        if info is None:
+            raise ObjectStoreError(f"s3://{self.bucket}/{key} is missing: upload it again")
+        if info.size_bytes != size_bytes or info.sha256 != sha256:
+            raise ChecksumMismatch(f"s3://{self.bucket}/{key} reads back as other bytes")
+        return VerifyResult(method="reread", size_bytes=size_bytes, sha256=sha256)
 
     def set_legal_hold(self, key: str, *, version_id: str | None, on: bool) -> None:
         self.versions[(key, version_id or "")].legal_hold = on

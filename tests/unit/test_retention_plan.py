@@ -276,3 +276,43 @@ def test_the_dry_run_lists_what_waits_and_why(env: Any) -> None:
     assert waiting[("a1", "delete_source")].reason.startswith("rule 'agents': due 2026-01-12")
     assert waiting[("c1", "expire")].reason == "retained until 2026-04-05 09:00Z"
     assert all(i.decision == "wait" and i.due_at for i in plan.waiting_items)
+
+
+def test_no_verified_copy_no_source_deletion(env: Any) -> None:
+    """Issue 9 finding 1: one archived version was removed from the bucket by hand and the
+    source copy was deleted anyway, on the strength of a verification weeks old. The original
+    is re-verified right before the source deletion; what was checked is in the certificate."""
+    catalog, store, clock, deps, source = env
+    for rid in ("gone", "changed", "fine"):
+        seed_archived(catalog, store, rid, started_at=T0, participantType="AGENT")
+    ((key, vid),) = [k for k in store.versions if "/gone/" in k[0]]
+    del store.versions[(key, vid)]
+    ((key, vid),) = [k for k in store.versions if "/changed/" in k[0]]
+    store.versions[(key, vid)].info = replace(store.versions[(key, vid)].info, sha256="0" * 64)
+    clock.now = T0 + timedelta(days=8)
+    plan = plan_retention(deps)
+    assert {i.recording_id for i in plan.deletions} == {"gone", "changed", "fine"}
+    run = apply_plan(deps, plan)
+    outcome = {r.recording_id: r for r in run.results}
+    assert outcome["fine"].outcome == "done" and source.deleted == ["fine"]
+    for rid, why in (("gone", "is missing"), ("changed", "other bytes")):
+        assert outcome[rid].outcome == "failed" and not run.ok
+        assert "failed re-verification" in outcome[rid].detail and why in outcome[rid].detail
+        assert catalog.get(rid).state == "ARCHIVED"
+        refusal = catalog.audit_events(rid)[-1]
+        assert refusal.event == "source_deletion_refused"
+        assert why in (refusal.detail or {})["reason"]
+    cert = catalog.audit_events("fine")[-1].detail or {}
+    original = catalog.objects("fine")[0]
+    assert cert["archive_check"] == {
+        "result": "re-verified",
+        "method": "reread",
+        "at": "2026-01-13T09:00:00Z",
+        "bucket": store.bucket,
+        "key": original.key,
+        "version_id": original.version_id,
+        "sha256": original.sha256,
+        "size_bytes": 100,
+        "recorded_verification_at": "2026-01-05T10:00:00Z",
+    }
+    assert (original.key, original.version_id) in store.verified
