@@ -36,15 +36,33 @@ class HoldToApply:
         return {"hold_id": self.hold_id, "recording_id": self.recording_id}
 
 
+NO_OBJECT_LOCK = (
+    "unavailable: the bucket has no Object Lock, so S3 cannot hold objects; the hold is "
+    "enforced by recvault only (every recvault deletion path refuses held recordings)"
+)
+
+
 @dataclass(frozen=True)
 class HoldReport:
     hold: LegalHold
     recordings: int  # covered by the scope now
     versions: int  # object versions switched to (or found at) S3 legal hold ON
     kept: int = 0  # on release: recordings still covered by another hold
+    s3_legal_hold: str = "ON"  # or why S3 does not hold the objects
 
     def as_dict(self) -> dict[str, Any]:
-        return {**hold_json(self.hold), "recordings": self.recordings, "versions": self.versions}
+        return {
+            **hold_json(self.hold),
+            "recordings": self.recordings,
+            "versions": self.versions,
+            "s3_legal_hold": self.s3_legal_hold,
+        }
+
+
+def s3_holds_possible(deps: Services) -> bool:
+    """False only when the bucket says it has no Object Lock; a store that will not say is
+    tried (and a failure reported per recording)."""
+    return deps.store.object_lock_enabled() is not False
 
 
 def hold_json(hold: LegalHold) -> dict[str, Any]:
@@ -79,9 +97,14 @@ def apply_hold_to_recording(deps: Services, hold_id: int, recording_id: str) -> 
     return len(versions)
 
 
-def plan_hold_sync(deps: Services) -> list[HoldToApply]:
-    """Covered recordings with objects that their active hold has not yet applied to."""
+def plan_hold_sync(deps: Services, notes: list[str] | None = None) -> list[HoldToApply]:
+    """Covered recordings with objects that their active hold has not yet applied to; none on
+    a bucket without Object Lock (a note says so)."""
     jobs: list[HoldToApply] = []
+    if not s3_holds_possible(deps):
+        if notes is not None and deps.catalog.list_holds():
+            notes.append(f"legal holds: S3 legal hold {NO_OBJECT_LOCK}")
+        return jobs
     for hold in deps.catalog.list_holds():
         hold_id = hold.id or 0
         linked = {link.recording_id for link in deps.catalog.hold_links(hold_id)}
@@ -106,6 +129,9 @@ def place_hold(
     covered = deps.catalog.hold_covered_ids(hold)
     held = 0
     failures: list[str] = []
+    if not s3_holds_possible(deps):
+        log.warning("legal hold placed hold_id=%d without S3 legal hold: no Object Lock", hold_id)
+        return HoldReport(hold, recordings=len(covered), versions=0, s3_legal_hold=NO_OBJECT_LOCK)
     for recording_id in covered:
         if not _undeleted_objects(deps, recording_id):
             continue

@@ -106,6 +106,7 @@ class RetentionPlan:
     holds_to_apply: list[HoldToApply] = field(default_factory=list)
     considered: int = 0
     waiting: int = 0  # recordings with a deletion still to come
+    notes: list[str] = field(default_factory=list)  # what the run cannot do, and why
     waiting_items: list[PlanItem] = field(default_factory=list)  # each with its reason and date
 
     @property
@@ -120,6 +121,7 @@ class RetentionPlan:
             "deletions": len(self.deletions),
             "refusals": len(self.items) - len(self.deletions),
             "holds_to_apply": [h.as_dict() for h in self.holds_to_apply],
+            "notes": list(self.notes),
             "items": [item.as_dict() for item in self.items],
             "waiting_items": [item.as_dict() for item in self.waiting_items],
         }
@@ -313,7 +315,7 @@ def plan_retention(deps: Services) -> RetentionPlan:
             (plan.waiting_items if expiry.action is Action.WAIT else plan.items).append(item)
         if Action.WAIT in (source.action, expiry.action):
             plan.waiting += 1
-    plan.holds_to_apply = plan_hold_sync(deps)
+    plan.holds_to_apply = plan_hold_sync(deps, plan.notes)
     log.info(
         "retention planned considered=%d deletions=%d refusals=%d holds_to_apply=%d",
         plan.considered,
@@ -386,6 +388,26 @@ def execute_item(deps: Services, item: PlanItem) -> ItemResult:
     return ItemResult(item.recording_id, item.action, "done", item.reason, str(row.state))
 
 
+APPLY_HOLD = "apply_hold"
+
+
+def _apply_hold(deps: Services, run: RetentionRun, job: HoldToApply) -> list[ItemResult]:
+    """One recording's S3 legal hold; a failure is that recording's result, never the run's
+    end (the catalog hold already blocks every deletion of it)."""
+    try:
+        run.holds_applied += apply_hold_to_recording(deps, job.hold_id, job.recording_id)
+    except CatalogError:
+        raise
+    except RecvaultError as exc:
+        log.warning(
+            "legal hold not applied hold_id=%d recording_id=%s", job.hold_id, job.recording_id
+        )
+        state = str(deps.catalog.get(job.recording_id).state)
+        detail = f"hold #{job.hold_id}: S3 legal hold not set: {exc}"
+        return [ItemResult(job.recording_id, APPLY_HOLD, "failed", detail, state)]
+    return []
+
+
 def _refusal_action(action: str) -> str:
     return {DELETE_SOURCE: "source_deletion", EXPIRE: "archive_expiry"}.get(action, action)
 
@@ -394,7 +416,7 @@ def apply_plan(deps: Services, plan: RetentionPlan) -> RetentionRun:
     run = RetentionRun(plan=plan, dry_run=False)
     with retention_lock(deps) as renew:
         for job in plan.holds_to_apply:
-            run.holds_applied += apply_hold_to_recording(deps, job.hold_id, job.recording_id)
+            run.results.extend(_apply_hold(deps, run, job))
             renew()
         # Source copies first: an expiry in the same run then finds the state SOURCE_DELETED.
         ordered = [i for i in plan.items if i.action == DELETE_SOURCE]

@@ -27,6 +27,7 @@ retention_app = typer.Typer(help="Apply and explain the retention policy.", no_a
 hold_app = typer.Typer(help="Legal holds: place, release, list.", no_args_is_help=True)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Only print the plan; change nothing.")]
@@ -102,6 +103,12 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
         out.print(_plan_table(title, plan.items, run.results))
         if plan.waiting_items:
             out.print(_waiting_table(plan.waiting_items))
+        for note in plan.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
+        for failed in (r for r in run.results if r.action == "apply_hold"):
+            out.print(
+                f"failed: {failed.recording_id}: {failed.detail}", markup=False, highlight=False
+            )
         out.print(
             f"considered {plan.considered}, waiting {plan.waiting}, "
             f"holds to apply {len(plan.holds_to_apply)}"
@@ -189,6 +196,8 @@ def hold_place(
         markup=False,
         highlight=False,
     )
+    if report.s3_legal_hold != "ON":
+        err.print(f"warning: S3 legal hold {report.s3_legal_hold}", markup=False, highlight=False)
 
 
 @hold_app.command("release")

@@ -32,7 +32,7 @@ from models.errors import (
     StorageError,
     WorkDirError,
 )
-from storage.s3.check import BucketReport, run_bucket_check
+from storage.s3.check import BucketReport, object_lock_status, run_bucket_check
 from storage.s3.client import (
     MISSING_KEY_CODES,
     error_code,
@@ -179,6 +179,11 @@ class ObjectStore:
         return run_bucket_check(
             self, require_object_lock=require_object_lock, require_versioning=require_versioning
         )
+
+    def object_lock_enabled(self) -> bool | None:
+        """Whether the bucket has Object Lock (so S3 legal holds work); None: the store would
+        not say. One request, cheaper than ``check_bucket``."""
+        return object_lock_status(self)
 
     def ensure_usable(self, *, require_object_lock: bool, require_versioning: bool) -> BucketReport:
         report = self.check_bucket(

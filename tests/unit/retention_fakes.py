@@ -44,8 +44,13 @@ class FakeStore:
         self.now = now
         self.versions: dict[tuple[str, str], _Version] = {}
         self.fail_deletes: set[str] = set()  # keys whose deletion raises ObjectStoreError
+        self.fail_holds: set[str] = set()  # keys whose legal hold raises ObjectStoreError
         self.deleted: list[tuple[str, str | None]] = []
         self.verified: list[tuple[str, str | None]] = []
+        self.object_lock: bool | None = True
+
+    def object_lock_enabled(self) -> bool | None:
+        return self.object_lock
 
     def put(
         self,
@@ -98,6 +103,8 @@ class FakeStore:
         return VerifyResult(method="reread", size_bytes=size_bytes, sha256=sha256)
 
     def set_legal_hold(self, key: str, *, version_id: str | None, on: bool) -> None:
+        if key in self.fail_holds:
+            raise ObjectStoreError(f"s3://{self.bucket}/{key}: injected legal hold failure")
         self.versions[(key, version_id or "")].legal_hold = on
 
     def delete_version(

@@ -16,7 +16,7 @@ import pytest
 from flows.retention.explain import explain_recording
 from flows.retention.holds import place_hold
 from flows.retention.steps import apply_plan, plan_retention, retention_lock
-from models.errors import CatalogLocked
+from models.errors import CatalogLocked, StorageError
 from models.policy.rules import Policy
 from storage.catalog.store import Catalog
 from tests.fixtures.db import sqlite_url
@@ -316,3 +316,24 @@ def test_no_verified_copy_no_source_deletion(env: Any) -> None:
         "recorded_verification_at": "2026-01-05T10:00:00Z",
     }
     assert (original.key, original.version_id) in store.verified
+
+
+def test_a_failing_s3_hold_on_one_recording_never_stops_the_others(env: Any) -> None:
+    """Issue 9 finding 3: one failure to set an S3 legal hold used to end the whole retention
+    run; now it is that recording's result (exit 9), and every other due deletion is done."""
+    catalog, store, clock, deps, _ = env
+    for rid in ("h1", "x1", "x2"):
+        seed_archived(catalog, store, rid, started_at=T0, participantType="AGENT")
+    store.fail_holds.add("recordings/x/h1/original.wav")
+    with pytest.raises(StorageError, match="S3 legal hold failed on 1 recording"):
+        place_hold(deps, scope_kind="call", scope_value="call-h1", reason="r", case_ref="K")
+    clock.now = T0 + timedelta(days=31)
+    plan = plan_retention(deps)
+    assert [(j.recording_id) for j in plan.holds_to_apply] == ["h1"]
+    run = apply_plan(deps, plan)
+    failed = [r for r in run.results if r.outcome == "failed"]
+    assert [(r.recording_id, r.action) for r in failed] == [("h1", "apply_hold")]
+    assert "injected legal hold failure" in failed[0].detail and not run.ok
+    assert {r.recording_id for r in run.results if r.outcome == "done"} == {"x1", "x2"}
+    assert catalog.get("x1").state == catalog.get("x2").state == "EXPIRED"
+    assert catalog.get("h1").state == "ARCHIVED"
