@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from flows.services import Services
 from models.errors import (
     ArchiveNotVerified,
+    CatalogError,
     LegalHoldActive,
     PolicyError,
     RecvaultError,
@@ -30,10 +32,14 @@ from models.errors import (
 )
 from models.states import RecordingState
 from models.tables import ArchivedObject, Recording
+from storage.catalog.retention import DeletionGate
 from storage.s3.store import ObjectStore
 
 log = logging.getLogger(__name__)
 S = RecordingState
+# How long a deletion's in-progress marker holds without being recorded; a hold placed while
+# it stands waits at most this long (the marker of a process that died lapses then).
+GATE_LEASE_S = 300
 
 
 def iso(value: datetime | None) -> str | None:
@@ -180,7 +186,8 @@ def certificate(
         "source_sha256": row.source_sha256,
         "source_size_bytes": row.source_size_bytes,
         "objects": [v.as_dict() for v in versions],
-        "legal_holds": "none active at deletion",
+        # "legal_holds" is written by the catalog in the transaction that records the deletion:
+        # the hold status the deletion's own transaction observed (see DeletionGate).
         **extra,
     }
 
@@ -217,11 +224,40 @@ def reverify_archive(deps: Services, row: Recording, original: ArchivedObject) -
     }
 
 
+def _hold_reason(holds: Sequence[int]) -> str:
+    return f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+
+
+@contextmanager
+def deletion_gate(
+    deps: Services, recording_id: str, *, kind: str, action: str
+) -> Iterator[DeletionGate]:
+    """Checks the holds and marks the deletion in progress in one transaction ordered with hold
+    placement, so a hold either refuses this deletion or waits for it to finish. The catalog
+    removes the marker when it records the deletion; a failure removes it here."""
+    gate = deps.catalog.begin_deletion(
+        recording_id, kind=kind, holder=deps.worker[:128], at=deps.clock(), lease_s=GATE_LEASE_S
+    )
+    if gate.holds:
+        reason = _hold_reason(gate.holds)
+        audit_refusal(deps, recording_id, action, reason)
+        raise LegalHoldActive(f"recording {recording_id}: {kind} copy not deleted: {reason}")
+    try:
+        yield gate
+    except BaseException:
+        try:
+            deps.catalog.end_deletion(recording_id, holder=gate.holder)
+        except CatalogError:  # the marker's lease lapses on its own
+            log.warning("deletion marker left recording_id=%s", recording_id)
+        raise
+
+
 def delete_source_copy(
     deps: Services, recording_id: str, *, why: str, rule: str | None
 ) -> Recording:
     """Deletes the copy at Infobip after checking, on committed state, that it may go, and
-    after re-verifying the archived original."""
+    after re-verifying the archived original; holds are checked once more, in the transaction
+    that marks the deletion in progress, right before the call to the source."""
     row = deps.catalog.get(recording_id)
     objects = deps.catalog.objects(recording_id)
     holds = deps.catalog.holds_covering(recording_id)
@@ -248,24 +284,25 @@ def delete_source_copy(
             "verified_key": original.key,
             "verified_version_id": original.version_id,
         }
-    receipt = deps.source_for(row).delete(row)
-    note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
-    at = deps.clock()
-    cert = certificate(
-        deps,
-        kind="source_deletion",
-        row=row,
-        at=at,
-        why=why,
-        rule=rule,
-        where="infobip",
-        archive_check=check,
-        outcome=note,
-        **verified,
-    )
-    done = deps.catalog.record_source_deletion(
-        recording_id, sha256=sha256, at=at, actor=deps.actor, certificate=cert
-    )
+    with deletion_gate(deps, recording_id, kind="source", action="source_deletion") as gate:
+        receipt = deps.source_for(gate.row).delete(gate.row)
+        note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
+        at = deps.clock()
+        cert = certificate(
+            deps,
+            kind="source_deletion",
+            row=gate.row,
+            at=at,
+            why=why,
+            rule=rule,
+            where="infobip",
+            archive_check=check,
+            outcome=note,
+            **verified,
+        )
+        done = deps.catalog.record_source_deletion(
+            recording_id, sha256=sha256, at=at, actor=deps.actor, certificate=cert, gate=gate
+        )
     log.info("source deleted recording_id=%s sha256=%s", recording_id, sha256)
     return done
 
@@ -295,7 +332,7 @@ def delete_archive(
     row = deps.catalog.get(recording_id)
     holds = deps.catalog.holds_covering(recording_id)
     if holds:
-        reason = f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+        reason = _hold_reason(holds)
         audit_refusal(deps, recording_id, kind, reason)
         raise LegalHoldActive(f"recording {recording_id}: archive not deleted: {reason}")
     if row.state not in (S.ARCHIVED, S.SOURCE_DELETED):
@@ -304,6 +341,36 @@ def delete_archive(
         reason = "the source copy is not deleted yet; the archive expires after it"
         audit_refusal(deps, recording_id, kind, reason)
         raise PolicyError(f"recording {recording_id}: archive not deleted: {reason}")
+    with deletion_gate(deps, recording_id, kind="archive", action=kind) as gate:
+        return _delete_versions(
+            deps,
+            gate,
+            versions,
+            kind=kind,
+            event=event,
+            why=why,
+            rule=rule,
+            retain_until=retain_until,
+            bypass_governance=bypass_governance,
+            **extra,
+        )
+
+
+def _delete_versions(
+    deps: Services,
+    gate: DeletionGate,
+    versions: Sequence[PlannedVersion],
+    *,
+    kind: str,
+    event: str,
+    why: str,
+    rule: str | None,
+    retain_until: datetime | None,
+    bypass_governance: bool,
+    **extra: Any,
+) -> Recording:
+    row = gate.row
+    recording_id = row.recording_id
     where = f"s3://{deps.store.bucket}"
     deleted: list[PlannedVersion] = []
     error: RecvaultError | None = None
@@ -348,6 +415,7 @@ def delete_archive(
                 actor=deps.actor,
                 event="deletion_incomplete",
                 detail=certify(error=str(error)),
+                gate=gate,
             )
         raise error
     cert = certify(retain_until=iso(retain_until), bypass_governance=bypass_governance)
@@ -360,6 +428,7 @@ def delete_archive(
         actor=deps.actor,
         event=event,
         certificate=cert,
+        gate=gate,
     )
     log.info(
         "archive deleted recording_id=%s versions=%d event=%s", recording_id, len(deleted), event

@@ -12,17 +12,21 @@ Releasing a hold turns the S3 legal hold OFF only on recordings no other active 
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flows.retention.delete import iso, list_versions
+from flows.retention.delete import GATE_LEASE_S, iso, list_versions
 from flows.services import Services
 from models.errors import CatalogError, ConfigError, RecvaultError, StorageError
 from models.tables import LegalHold
 from storage.catalog.store import Catalog
 
 log = logging.getLogger(__name__)
+WAIT_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,12 @@ class HoldReport:
     versions: int  # object versions switched to (or found at) S3 legal hold ON
     kept: int = 0  # on release: recordings still covered by another hold
     s3_legal_hold: str = "ON"  # or why S3 does not hold the objects
+    # Covered recordings whose deletion had already been checked against the holds and was
+    # under way when this hold was placed: the hold waited for it (their certificates say so).
+    deleted_while_placing: tuple[str, ...] = ()
+    # Deletions whose process seems to have died (the marker outlived its lease): their outcome
+    # is unknown until the next retention run, which the hold then refuses.
+    unfinished_deletions: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +66,8 @@ class HoldReport:
             "recordings": self.recordings,
             "versions": self.versions,
             "s3_legal_hold": self.s3_legal_hold,
+            "deleted_while_placing": list(self.deleted_while_placing),
+            "unfinished_deletions": list(self.unfinished_deletions),
         }
 
 
@@ -114,9 +126,30 @@ def plan_hold_sync(deps: Services, notes: list[str] | None = None) -> list[HoldT
     return jobs
 
 
+def wait_for_deletions(
+    deps: Services, recording_ids: Sequence[str], *, budget_s: float = GATE_LEASE_S
+) -> tuple[list[str], list[str]]:
+    """Waits for the deletions of ``recording_ids`` already under way (their hold check came
+    before the hold): (finished while waiting, still unfinished when their lease ran out)."""
+    markers = deps.catalog.deletions_in_progress(recording_ids)
+    if not markers:
+        return [], []
+    raced = sorted(m.recording_id for m in markers)
+    log.info("legal hold waits for deletions in progress recordings=%d", len(raced))
+    deadline = time.monotonic() + budget_s
+    while markers and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_S)
+        markers = deps.catalog.deletions_in_progress(raced)
+    left = sorted(m.recording_id for m in markers)
+    return [r for r in raced if r not in left], left
+
+
 def place_hold(
     deps: Services, *, scope_kind: str, scope_value: str, reason: str, case_ref: str
 ) -> HoldReport:
+    """Places the hold in the catalog (every deletion from now on refuses the recordings it
+    covers), waits for deletions of covered recordings already under way, then puts every
+    remaining object version under S3 legal hold."""
     hold = deps.catalog.place_hold(
         scope_kind=scope_kind,
         scope_value=scope_value,
@@ -127,11 +160,30 @@ def place_hold(
     )
     hold_id = hold.id or 0
     covered = deps.catalog.hold_covered_ids(hold)
+    raced, unfinished = wait_for_deletions(deps, covered)
+    if raced or unfinished:
+        deps.catalog.append_audit(
+            event="legal_hold_waited",
+            actor=deps.actor,
+            at=deps.clock(),
+            detail={
+                "hold_id": hold_id,
+                "deleted_while_placing": raced,
+                "unfinished_deletions": unfinished,
+            },
+        )
+    report = functools.partial(
+        HoldReport,
+        hold,
+        recordings=len(covered),
+        deleted_while_placing=tuple(raced),
+        unfinished_deletions=tuple(unfinished),
+    )
     held = 0
     failures: list[str] = []
     if not s3_holds_possible(deps):
         log.warning("legal hold placed hold_id=%d without S3 legal hold: no Object Lock", hold_id)
-        return HoldReport(hold, recordings=len(covered), versions=0, s3_legal_hold=NO_OBJECT_LOCK)
+        return report(versions=0, s3_legal_hold=NO_OBJECT_LOCK)
     for recording_id in covered:
         if not _undeleted_objects(deps, recording_id):
             continue
@@ -148,7 +200,7 @@ def place_hold(
             f"but the S3 legal hold failed on {len(failures)} recording(s) (first: {failures[0]}); "
             "recvault retention apply retries it"
         )
-    return HoldReport(hold, recordings=len(covered), versions=held)
+    return report(versions=held)
 
 
 def release_holds(deps: Services, ref: str) -> list[HoldReport]:

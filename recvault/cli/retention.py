@@ -196,6 +196,23 @@ def hold_place(
         markup=False,
         highlight=False,
     )
+    if report.deleted_while_placing:
+        out.print(
+            f"{len(report.deleted_while_placing)} covered recording(s) were already being "
+            "deleted (checked before this hold existed); the hold waited for them: "
+            + ", ".join(report.deleted_while_placing),
+            markup=False,
+            highlight=False,
+        )
+    if report.unfinished_deletions:
+        err.print(
+            "warning: a deletion of "
+            + ", ".join(report.unfinished_deletions)
+            + " started before this hold and did not finish (its process may have died); "
+            "the hold now refuses it",
+            markup=False,
+            highlight=False,
+        )
     if report.s3_legal_hold != "ON":
         err.print(f"warning: S3 legal hold {report.s3_legal_hold}", markup=False, highlight=False)
 

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from models.errors import CatalogError, ConfigError
+from models.errors import CatalogError, CatalogLocked, ConfigError
 from models.states import RecordingState, check_transition
-from models.tables import ArchivedObject, LegalHold, LegalHoldRecording, Recording
+from models.tables import (
+    ArchivedObject,
+    DeletionInProgress,
+    LegalHold,
+    LegalHoldRecording,
+    Recording,
+)
 from storage.catalog import holds, queries
 from storage.catalog.audit import PendingEvent, append_events
 from storage.catalog.rows import require_aware
@@ -38,6 +45,40 @@ TOMBSTONE_CLEARED = (
     "last_error",
 )
 _PAGE = 500
+# Key of the PostgreSQL advisory lock that orders hold placements and deletion starts (on
+# SQLite every writing transaction holds the database's write lock already).
+_HOLD_GATE_KEY = 0x7265637661756C68
+
+
+def _hold_gate(session: Session) -> None:
+    """Taken first in a transaction that places a hold or starts a deletion, so the two never
+    interleave: a deletion either sees the hold, or the hold sees the deletion's marker."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_HOLD_GATE_KEY)))
+
+
+@dataclass(frozen=True)
+class DeletionGate:
+    """What a deletion's own transaction saw: the row, and the holds covering it then. With no
+    hold, a marker now stands for the deletion until it is recorded or ended."""
+
+    row: Recording
+    holds: list[int]
+    checked_at: datetime
+    holder: str
+    kind: str
+    placed_while_deleting: list[int] = field(default_factory=list)
+
+    def evidence(self, placed_while_deleting: Sequence[int] = ()) -> dict[str, Any]:
+        """The certificate's ``legal_holds``: the hold status observed when the deletion was
+        decided, and any hold placed while it ran (that hold waited for it)."""
+        return {
+            "status": "none active" if not self.holds else "active",
+            "active": list(self.holds),
+            "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "checked_in": "the deletion's own transaction, ordered with hold placement",
+            "placed_while_deleting": list(placed_while_deleting),
+        }
 
 
 class RetentionCatalog:
@@ -74,6 +115,7 @@ class RetentionCatalog:
             placed_at=at,
         )
         with self._tx(write=True) as session:
+            _hold_gate(session)
             session.add(hold)
             session.flush()
             detail = {
@@ -162,6 +204,52 @@ class RetentionCatalog:
                 raise CatalogError(f"recording {recording_id} is not in the catalog")
             return holds.holds_covering(session, row, exclude=exclude)
 
+    # --- deletions in progress ------------------------------------------------------------------
+
+    def begin_deletion(
+        self, recording_id: str, *, kind: str, holder: str, at: datetime, lease_s: int
+    ) -> DeletionGate:
+        """Checks the holds covering the recording and, when there are none, marks its deletion
+        in progress, in one transaction ordered with hold placement. Raises ``CatalogLocked``
+        when another live deletion of the same recording holds the marker."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            _hold_gate(session)
+            row = queries.lock_row(session, recording_id)
+            covering = holds.holds_covering(session, row)
+            if not covering:
+                marker = session.get(DeletionInProgress, recording_id)
+                if marker is not None and marker.holder != holder and marker.expires_at > at:
+                    raise CatalogLocked(
+                        f"recording {recording_id} is being deleted by {marker.holder} "
+                        f"(until {marker.expires_at.isoformat()})"
+                    )
+                if marker is None:
+                    marker = DeletionInProgress(
+                        recording_id=recording_id,
+                        kind=kind,
+                        holder=holder,
+                        started_at=at,
+                        expires_at=at,
+                    )
+                marker.kind, marker.holder, marker.started_at = kind, holder, at
+                marker.expires_at = at + timedelta(seconds=lease_s)
+                session.add(marker)
+                session.flush()
+        return DeletionGate(row=row, holds=covering, checked_at=at, holder=holder, kind=kind)
+
+    def end_deletion(self, recording_id: str, *, holder: str) -> None:
+        """Removes the marker of a deletion that did not happen (or failed)."""
+        with self._tx(write=True) as session:
+            _end_marker(session, recording_id, holder)
+
+    def deletions_in_progress(self, recording_ids: Sequence[str]) -> list[DeletionInProgress]:
+        with self._tx() as session:
+            stmt = sa.select(DeletionInProgress).where(
+                col(DeletionInProgress.recording_id).in_(list(recording_ids))
+            )
+            return list(session.scalars(stmt))
+
     # --- candidates ------------------------------------------------------------------------------
 
     def iter_with_objects(
@@ -225,12 +313,15 @@ class RetentionCatalog:
         at: datetime,
         actor: str,
         certificate: dict[str, Any],
+        gate: DeletionGate | None = None,
     ) -> Recording:
         """ARCHIVED → SOURCE_DELETED with the time and the verified hash, and its certificate.
-        An EXPIRED recording (its source copy outlived the archive) stays EXPIRED."""
+        An EXPIRED recording (its source copy outlived the archive) stays EXPIRED. ``gate``:
+        the deletion's marker goes, and the certificate gets the hold status it observed."""
         require_aware("at", at)
         with self._tx(write=True) as session:
             row = queries.lock_row(session, recording_id)
+            _close_gate(session, row, gate, certificate)
             current = RecordingState(row.state)
             if current is not S.EXPIRED:
                 check_transition(current, S.SOURCE_DELETED)
@@ -261,10 +352,13 @@ class RetentionCatalog:
         actor: str,
         event: str,
         detail: dict[str, Any],
+        gate: DeletionGate | None = None,
     ) -> None:
         """Evidence of object versions deleted without finishing the recording's expiry."""
         require_aware("at", at)
         with self._tx(write=True) as session:
+            if gate is not None:
+                _close_gate(session, queries.lock_row(session, recording_id), gate, detail)
             _mark_deleted(session, recording_id, versions, at)
             append_events(session, [PendingEvent(event, actor, at, recording_id, detail=detail)])
 
@@ -279,12 +373,14 @@ class RetentionCatalog:
         actor: str,
         event: str,
         certificate: dict[str, Any],
+        gate: DeletionGate | None = None,
     ) -> Recording:
         """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone."""
         require_aware("at", at)
         require_aware("retain_until", retain_until)
         with self._tx(write=True) as session:
             row = queries.lock_row(session, recording_id)
+            _close_gate(session, row, gate, certificate)
             current = RecordingState(row.state)
             check_transition(current, S.EXPIRED)
             _mark_deleted(session, recording_id, versions, at, everything=True)
@@ -302,6 +398,27 @@ class RetentionCatalog:
                 [PendingEvent(event, actor, at, recording_id, current, row.state, certificate)],
             )
         return row
+
+
+def _end_marker(session: Session, recording_id: str, holder: str) -> None:
+    session.execute(
+        sa.delete(DeletionInProgress).where(
+            col(DeletionInProgress.recording_id) == recording_id,
+            col(DeletionInProgress.holder) == holder,
+        )
+    )
+
+
+def _close_gate(
+    session: Session, row: Recording, gate: DeletionGate | None, certificate: dict[str, Any]
+) -> None:
+    """Ends the deletion's marker and writes the hold status into its certificate: what the
+    deletion's own transaction saw, and the holds placed since (they waited for it)."""
+    if gate is None:
+        return
+    _end_marker(session, row.recording_id, gate.holder)
+    since = holds.holds_covering(session, row, exclude=gate.holds)
+    certificate["legal_holds"] = gate.evidence(since)
 
 
 def _mark_deleted(

@@ -26,6 +26,7 @@ TABLES = {
     "legal_holds",
     "legal_hold_recordings",
     "backfills",
+    "deletions_in_progress",
     "alembic_version",
 }
 

@@ -130,8 +130,11 @@ class FakeSource:
 
     def __init__(self) -> None:
         self.deleted: list[str] = []
+        self.on_delete: Callable[[Recording], None] | None = None  # runs inside the call
 
     def delete(self, recording: Recording) -> DeletionReceipt:
+        if self.on_delete is not None:
+            self.on_delete(recording)
         if recording.recording_id not in self.deleted:
             self.deleted.append(recording.recording_id)
         return DeletionReceipt(recording.recording_id, "fake source forgot it")

@@ -5,6 +5,8 @@ deletions, and the run lock."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -337,3 +339,79 @@ def test_a_failing_s3_hold_on_one_recording_never_stops_the_others(env: Any) -> 
     assert {r.recording_id for r in run.results if r.outcome == "done"} == {"x1", "x2"}
     assert catalog.get("x1").state == catalog.get("x2").state == "EXPIRED"
     assert catalog.get("h1").state == "ARCHIVED"
+
+
+def test_a_hold_placed_during_a_source_deletion_waits_for_it_and_is_on_record(
+    env: Any,
+) -> None:
+    """Issue 9 finding 5: a hold committed while a deletion was under way did not wait for it,
+    and the certificate said "none active at deletion". The deletion's hold check and its
+    in-progress marker are one transaction; a later hold waits for the marker, and both the
+    certificate and the hold report say what happened. The expiry after it is refused."""
+    catalog, store, clock, deps, source = env
+    seed_archived(catalog, store, "r1", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=31)
+    plan = plan_retention(deps)
+    assert {i.action for i in plan.deletions} == {"delete_source", "expire"}
+    reports: list[Any] = []
+    placing: list[threading.Thread] = []
+
+    def place() -> None:
+        reports.append(
+            place_hold(deps, scope_kind="call", scope_value="call-r1", reason="r", case_ref="K")
+        )
+
+    def during_the_call(recording: Any) -> None:
+        placing.append(threading.Thread(target=place))
+        placing[0].start()
+        deadline = time.monotonic() + 10
+        while not catalog.list_holds() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the hold is committed while Infobip is deleting
+        time.sleep(0.3)
+        assert reports == []  # ... and it waits for this deletion
+
+    source.on_delete = during_the_call
+    run = apply_plan(deps, plan)
+    placing[0].join(10)
+    ((hold_id,),) = [(h.id,) for h in catalog.list_holds()]
+    assert [(r.action, r.outcome) for r in run.results] == [
+        ("delete_source", "done"),
+        ("expire", "refused"),
+    ]
+    assert source.deleted == ["r1"] and store.deleted == []
+    (report,) = reports
+    assert report.deleted_while_placing == ("r1",) and report.versions == 1
+    cert = next(e for e in catalog.audit_events("r1") if e.event == "source_deleted").detail or {}
+    assert cert["legal_holds"] == {
+        "status": "none active",
+        "active": [],
+        "checked_at": "2026-02-05T09:00:00Z",
+        "checked_in": "the deletion's own transaction, ordered with hold placement",
+        "placed_while_deleting": [hold_id],
+    }
+    waited = [e for e in catalog.audit_events() if e.event == "legal_hold_waited"]
+    assert [(e.detail or {})["deleted_while_placing"] for e in waited] == [["r1"]]
+    assert catalog.deletions_in_progress(["r1"]) == []
+    assert all(v.legal_hold for v in store.versions.values())
+
+
+def test_a_hold_committed_after_the_plan_and_the_first_check_still_wins(env: Any) -> None:
+    """Issue 9 finding 5, the other order: the hold is committed after the first hold check,
+    while the archive is re-verified, i.e. just before the Infobip call. The check in the
+    deletion's own transaction refuses it."""
+    catalog, store, clock, deps, source = env
+    seed_archived(catalog, store, "r1", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=8)
+    verify = store.verify
+
+    def verify_then_hold(key: str, **kw: Any) -> Any:
+        result = verify(key, **kw)
+        place_hold(deps, scope_kind="call", scope_value="call-r1", reason="r", case_ref="K")
+        return result
+
+    store.verify = verify_then_hold
+    run = apply_plan(deps, plan_retention(deps))
+    ((action, outcome, detail),) = [(r.action, r.outcome, r.detail) for r in run.results]
+    assert (action, outcome) == ("delete_source", "refused") and "legal hold" in detail
+    assert source.deleted == [] and catalog.get("r1").state == "ARCHIVED"
+    assert catalog.deletions_in_progress(["r1"]) == []
