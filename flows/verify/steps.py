@@ -1,7 +1,9 @@
 """Re-reads archived objects and compares them with the catalog (``recvault verify [--deep]``).
 
 Plain functions over the catalog and the object store; nothing here trusts S3's own checksum:
-every object is streamed back and hashed, so a store that lies or lost bytes is caught.
+every object is streamed back and hashed, so a store that lies or lost bytes is caught. A HEAD
+of each key also checks that the catalog's version is still the key's current version (not
+overwritten, not under a delete marker).
 
 ``--deep`` adds what only the whole archive can show:
 
@@ -102,6 +104,7 @@ def verify_archive(
         for obj in objects:
             report.objects += 1
             report.problems.extend(_check_object(store, row.recording_id, obj, report))
+            report.problems.extend(check_current_version(store, row.recording_id, obj))
             if on_object:
                 on_object(report.objects)
     if deep:
@@ -153,6 +156,40 @@ def _check_object(
     if problems:
         log.error("verification failed recording_id=%s key=%s", recording_id, obj.key)
     return problems
+
+
+def check_current_version(
+    store: ObjectStore, recording_id: str, obj: ArchivedObject
+) -> list[Problem]:
+    """The catalog's version is still the current version of its key (one HEAD without a
+    version): a newer version written over the evidence, or a delete marker on top of it, is
+    what a reader of the key gets instead, so it is a problem even while the old version
+    itself still reads back fine."""
+    if obj.deleted_at is not None:
+        return []
+    try:
+        current = store.head(obj.key)
+    except StorageError as exc:
+        return [Problem(recording_id, obj.key, f"cannot read its current version: {exc}")]
+    if current is None:
+        return [
+            Problem(
+                recording_id,
+                obj.key,
+                "the key has no current version (a delete marker is on top of the archived "
+                f"version {obj.version_id}): remove the delete marker",
+            )
+        ]
+    if obj.version_id and current.version_id and current.version_id != obj.version_id:
+        return [
+            Problem(
+                recording_id,
+                obj.key,
+                f"the key's current version is {current.version_id}, not the archived version "
+                f"{obj.version_id} (overwritten): readers of the key get other bytes",
+            )
+        ]
+    return []
 
 
 def check_locks(
