@@ -41,7 +41,7 @@ _ALLOWED: dict[RecordingState, frozenset[RecordingState]] = {
     S.ARCHIVED: frozenset({S.SOURCE_DELETED, S.EXPIRED}),
     S.SOURCE_DELETED: frozenset({S.EXPIRED}),
     S.EXPIRED: frozenset(),
-    # An operator may retry a failed recording (recvault archive --retry-failed).
+    # An operator may retry a failed or quarantined recording (recvault retry).
     S.FAILED: frozenset({S.DISCOVERED}),
     S.QUARANTINED: frozenset({S.DISCOVERED}),
 }

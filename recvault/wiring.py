@@ -134,3 +134,9 @@ def open_reader(settings: Settings) -> Catalog:
     """The catalog for read-only commands: never migrates; an older schema gets a one-line
     "run recvault db upgrade"."""
     return Catalog.open(settings.resolved_database_url, migrate=False)
+
+
+def open_writer(settings: Settings) -> Catalog:
+    """The catalog for commands that change it without a run (``recvault retry``): migrated
+    to this version's schema like every writer."""
+    return Catalog.open(settings.resolved_database_url)

@@ -22,6 +22,7 @@ from flows.archive.summary import RunSummary
 from flows.services import Services
 from models.errors import CatalogUnavailable
 from models.scope import NEWEST_FIRST, ClaimScope
+from storage import media
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +68,7 @@ def run_archive(
 ) -> RunSummary:
     """``summary``: filled in as the run goes, so a caller still has it when the run fails."""
     summary = summary or RunSummary(started_at=deps.clock())
+    media.require_tools()
     deps.work.prepare()
     deps.bucket = deps.store.ensure_usable(
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True

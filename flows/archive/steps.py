@@ -19,7 +19,13 @@ from flows.archive import source_steps as steps_source
 from flows.archive import store_steps as steps_archive
 from flows.archive.common import DiscoverReport, Outcome, S, StepReport, defer, record_error
 from flows.services import Services
-from models.errors import CatalogError, ClaimLost, RecvaultError, WorkDirError
+from models.errors import (
+    CatalogError,
+    ClaimLost,
+    MediaToolMissing,
+    RecvaultError,
+    WorkDirError,
+)
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, TERMINAL, VERIFIED, RecordingState
 from models.tables import Recording
@@ -123,6 +129,17 @@ def _advance(deps: Services, row: Recording, report: StepReport) -> Recording:
         )
         report.outcome = Outcome.WAITING
         report.error = str(exc)
+    except MediaToolMissing as exc:
+        # The machine's problem too, and every recording's: wait without using an attempt,
+        # and stop the run (the error reaches the run's caller as one line).
+        defer(
+            deps,
+            deps.catalog.get(recording_id),
+            str(exc),
+            _space_retry_s(deps),
+            last_error=f"MediaToolMissing: {exc}",
+        )
+        raise
     except RecvaultError as exc:
         if isinstance(exc, CatalogError):
             raise

@@ -25,7 +25,7 @@ from models.ports import SourceRecording
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState, check_transition
 from models.tables import ArchivedObject, AuditEvent, Backfill, Recording
-from storage.catalog import backfills, leases, queries
+from storage.catalog import backfills, leases, queries, requeue
 from storage.catalog.audit import PendingEvent, append_events, verify_chain
 from storage.catalog.engine import (
     WRITE_OPTION,
@@ -322,6 +322,28 @@ class Catalog(RetentionCatalog):
                 [PendingEvent("deferred", actor, at, recording_id, row.state, row.state, detail)],
             )
         return row
+
+    def requeue(
+        self,
+        *,
+        recording_ids: Sequence[str] = (),
+        status: str | None = None,
+        actor: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> list[tuple[str, str]]:
+        """FAILED/QUARANTINED → DISCOVERED (attempts reset), each with a ``requeued`` audit
+        event, in one transaction: the named recordings (all or none), or all in ``status``.
+        Returns (recording id, the state it had) per re-queued recording."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            rows = requeue.rows_to_requeue(session, recording_ids=recording_ids, status=status)
+            before = [(row.recording_id, str(row.state)) for row in rows]
+            events = [requeue.requeue_row(row, actor=actor, at=at, reason=reason) for row in rows]
+            session.flush()
+            append_events(session, events)
+        log.info("requeued recordings=%d", len(before))
+        return before
 
     # --- queries ---------------------------------------------------------------------------------
 
