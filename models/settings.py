@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     s3_multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     s3_part_size_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2)
     lease_s: int = Field(900, ge=3)  # renewed every third of it while a recording is worked on
+    # Audit anchors: the chain head written after every run, under COMPLIANCE Object Lock.
+    audit_anchor_bucket: str | None = Field(None, min_length=3, max_length=63)  # None: archive
+    audit_anchor_retention_days: int = Field(3653, ge=1, le=36600)
 
     @field_validator("sources", mode="before")
     @classmethod

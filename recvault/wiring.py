@@ -98,6 +98,7 @@ class ServicesFactory:
             policy=policy,
             workdir=workdir,
             sources=sources,
+            evidence=evidence_store(settings),
         )
 
     @contextmanager
@@ -140,3 +141,12 @@ def open_writer(settings: Settings) -> Catalog:
     """The catalog for commands that change it without a run (``recvault retry``): migrated
     to this version's schema like every writer."""
     return Catalog.open(settings.resolved_database_url)
+
+
+def evidence_store(settings: Settings) -> ObjectStore | None:
+    """The bucket of the audit anchors when it is not the archive's (same endpoint and
+    credentials); None means the archive bucket."""
+    name = settings.audit_anchor_bucket
+    if name is None or name == settings.s3_bucket:
+        return None
+    return ObjectStore.from_settings(settings.model_copy(update={"s3_bucket": name}))

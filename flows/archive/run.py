@@ -19,6 +19,7 @@ from typing import TypeVar
 from flows.archive import steps
 from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
+from flows.audit.anchor import write_anchor
 from flows.services import Services
 from models.errors import CatalogUnavailable
 from models.scope import NEWEST_FIRST, ClaimScope
@@ -101,6 +102,7 @@ def run_archive(
                 "outcomes": dict(summary.outcomes),
             },
         )
+    write_anchor(deps, run="archive")
     log.info("finished outcomes=%s catalog=%s", dict(summary.outcomes), summary.catalog)
     return summary
 

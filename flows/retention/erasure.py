@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flows.audit.anchor import AnchorReport, write_anchor
 from flows.retention.delete import (
     PlannedVersion,
     audit_refusal,
@@ -79,9 +80,15 @@ class ErasureRun(ResultTally):
     plan: ErasurePlan
     dry_run: bool
     results: list[ItemResult] = field(default_factory=list)
+    anchor: AnchorReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "plan": self.plan.as_dict(), **self.tally()}
+        return {
+            "dry_run": self.dry_run,
+            "plan": self.plan.as_dict(),
+            **self.tally(),
+            "audit_anchor": self.anchor.as_dict() if self.anchor else None,
+        }
 
 
 def _check_versions(
@@ -226,6 +233,7 @@ def apply_erasure(deps: Services, plan: ErasurePlan) -> ErasureRun:
                 "failed": run.count("failed"),
             },
         )
+    run.anchor = write_anchor(deps, run="erasure")
     log.info(
         "erasure request_id=%s done=%d refused=%d failed=%d",
         plan.request_id,

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flows.audit.anchor import write_anchor
 from flows.retention.delete import GATE_LEASE_S, iso, list_versions
 from flows.services import Services
 from models.errors import CatalogError, ConfigError, RecvaultError, StorageError
@@ -121,9 +122,18 @@ def plan_hold_sync(deps: Services, notes: list[str] | None = None) -> list[HoldT
         hold_id = hold.id or 0
         linked = {link.recording_id for link in deps.catalog.hold_links(hold_id)}
         for recording_id in deps.catalog.hold_covered_ids(hold):
-            if recording_id not in linked and _undeleted_objects(deps, recording_id):
+            if not _undeleted_objects(deps, recording_id):
+                continue
+            if recording_id not in linked or _drifted(deps, recording_id):
                 jobs.append(HoldToApply(hold_id, recording_id))
     return jobs
+
+
+def _drifted(deps: Services, recording_id: str) -> bool:
+    """A version of a held recording whose S3 legal hold was switched OFF outside recvault
+    (issue 9, finding 4): the next run puts it back (and audits that)."""
+    versions = list_versions(deps.store, deps.catalog.objects(recording_id))
+    return any(not v.legal_hold for v in versions)
 
 
 def wait_for_deletions(
@@ -183,6 +193,7 @@ def place_hold(
     failures: list[str] = []
     if not s3_holds_possible(deps):
         log.warning("legal hold placed hold_id=%d without S3 legal hold: no Object Lock", hold_id)
+        write_anchor(deps, run="hold")
         return report(versions=0, s3_legal_hold=NO_OBJECT_LOCK)
     for recording_id in covered:
         if not _undeleted_objects(deps, recording_id):
@@ -194,6 +205,7 @@ def place_hold(
         except RecvaultError as exc:
             failures.append(f"{recording_id}: {exc}")
     log.info("legal hold placed hold_id=%d recordings=%d versions=%d", hold_id, len(covered), held)
+    write_anchor(deps, run="hold")
     if failures:
         raise StorageError(
             f"legal hold #{hold_id} is placed in the catalog and blocks every recvault deletion, "
@@ -223,6 +235,7 @@ def release_holds(deps: Services, ref: str) -> list[HoldReport]:
             lifted += _lift_s3_hold(deps, hold_id, recording_id)
         log.info("legal hold released hold_id=%d versions=%d kept=%d", hold_id, lifted, kept)
         reports.append(HoldReport(released, recordings=len(recordings), versions=lifted, kept=kept))
+    write_anchor(deps, run="hold")
     return reports
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flows.audit.anchor import AnchorReport, write_anchor
 from flows.retention.delete import (
     PlannedVersion,
     audit_refusal,
@@ -172,6 +173,7 @@ class RetentionRun(ResultTally):
     dry_run: bool
     results: list[ItemResult] = field(default_factory=list)
     holds_applied: int = 0
+    anchor: AnchorReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -179,6 +181,7 @@ class RetentionRun(ResultTally):
             "plan": self.plan.as_dict(),
             **self.tally(),
             "holds_applied": self.holds_applied,
+            "audit_anchor": self.anchor.as_dict() if self.anchor else None,
         }
 
 
@@ -424,6 +427,7 @@ def apply_plan(deps: Services, plan: RetentionPlan) -> RetentionRun:
         for item in ordered:
             run.results.append(execute_item(deps, item))
             renew()
+    run.anchor = write_anchor(deps, run="retention")
     log.info(
         "retention applied done=%d refused=%d failed=%d",
         run.count("done"),

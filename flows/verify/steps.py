@@ -8,7 +8,10 @@ overwritten, not under a delete marker).
 ``--deep`` adds what only the whole archive can show:
 
 - every object the catalog lists as locked still has that Object Lock mode and retain-until;
-- the audit chain is intact, every verified recording has exactly one ``archived`` event, and
+- the audit chain is intact and agrees with every audit anchor, deleted recordings have their
+  certificates, the holds table is the replay of the hold events and held versions are under
+  S3 legal hold (``flows.audit.check``); every verified recording has exactly one ``archived``
+  event, and
   no source deletion (``source_deleted`` event or a move to SOURCE_DELETED) was recorded
   before that recording's ``archived`` event;
 - every object version under the archive prefix is referenced by a catalog row (bucket, key,
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from flows.audit.check import verify_audit
 from models.errors import ObjectStoreError, StorageError
 from models.keys import ARCHIVE_PREFIX
 from models.states import IN_PROGRESS, VERIFIED, RecordingState
@@ -91,7 +95,9 @@ def verify_archive(
     *,
     deep: bool = False,
     on_object: Callable[[int], None] | None = None,
+    anchors: ObjectStore | None = None,
 ) -> VerifyReport:
+    """``anchors``: the bucket of the audit anchors (default: the archive bucket)."""
     report = VerifyReport()
     # A missing or unreachable bucket is one error (BucketNotFound, ...), not a problem per object.
     next(iter(store.iter_objects(ARCHIVE_PREFIX)), None)
@@ -112,9 +118,10 @@ def verify_archive(
             if row.state in VERIFIED:
                 report.problems.extend(check_locks(store, row.recording_id, objects))
         events = catalog.audit_events()
-        report.audit_events_checked = len(events)
+        audit = verify_audit(catalog, anchors=anchors or store, store=store)
+        report.audit_events_checked = audit.events
         report.problems.extend(
-            Problem(None, "audit_events", issue) for issue in catalog.verify_audit_chain()
+            Problem(None, p.where, f"{p.kind}: {p.problem}") for p in audit.problems
         )
         report.problems.extend(check_audit_trail(rows, events))
         report.audit_chain_checked = True

@@ -21,6 +21,7 @@ from typer.exceptions import TyperException
 
 from models.errors import RecvaultError
 from models.settings import Settings, load_settings
+from recvault.cli.audit import audit_app
 from recvault.cli.dates import check_window, parse_chunk, parse_when
 from recvault.cli.retention import erase_command, hold_app, retention_app
 
@@ -323,6 +324,7 @@ def db_upgrade() -> None:
 
 
 app.add_typer(retention_app, name="retention")
+app.add_typer(audit_app, name="audit")
 app.add_typer(hold_app, name="hold")
 app.command("erase")(erase_command)
 

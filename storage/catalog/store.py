@@ -26,7 +26,14 @@ from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState, check_transition
 from models.tables import ArchivedObject, AuditEvent, Backfill, Recording
 from storage.catalog import backfills, leases, queries, requeue
-from storage.catalog.audit import PendingEvent, append_events, verify_chain
+from storage.catalog.audit import (
+    ChainHead,
+    PendingEvent,
+    append_events,
+    chain_head,
+    events_after,
+    verify_chain,
+)
 from storage.catalog.engine import (
     WRITE_OPTION,
     CatalogTarget,
@@ -459,6 +466,22 @@ class Catalog(RetentionCatalog):
     def verify_audit_chain(self) -> list[str]:
         with self._tx() as session:
             return verify_chain(session)
+
+    def audit_chain_head(self) -> ChainHead | None:
+        """The last event's id and hash, and the events per type (None: no event yet)."""
+        with self._tx() as session:
+            return chain_head(session)
+
+    def iter_audit_events(self) -> Iterator[AuditEvent]:
+        """Every audit event in id order, a batch per transaction (constant memory)."""
+        last_id = 0
+        while True:
+            with self._tx() as session:
+                batch = events_after(session, last_id)
+            if not batch:
+                return
+            yield from batch
+            last_id = batch[-1].id or last_id
 
     # --- named run locks -------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class FakeStore:
         self.deleted: list[tuple[str, str | None]] = []
         self.verified: list[tuple[str, str | None]] = []
         self.object_lock: bool | None = True
+        self.small: dict[tuple[str, str], tuple[ObjectInfo, bytes]] = {}
 
     def object_lock_enabled(self) -> bool | None:
         return self.object_lock
@@ -83,8 +84,48 @@ class FakeStore:
         for (key, _), version in sorted(self.versions.items()):
             if key.startswith(prefix):
                 yield version.info
+        for (key, _), (info, _body) in sorted(self.small.items()):
+            if key.startswith(prefix):
+                yield info
+
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        retain_until: datetime | None = None,
+        lock_mode: str | None = None,
+    ) -> None:
+        """Small objects (audit anchors) live apart from the recordings' versions."""
+        version_id = uuid.uuid4().hex
+        info = ObjectInfo(
+            key=key,
+            version_id=version_id,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            checksum_sha256=None,
+            metadata={},
+            retain_until=retain_until,
+            lock_mode=lock_mode,
+            legal_hold=False,
+            last_modified=self.now(),
+            is_latest=True,
+        )
+        self.small[(key, version_id)] = (info, data)
+
+    def get_bytes(self, key: str, *, version_id: str | None = None) -> bytes:
+        found = [body for (k, v), (_i, body) in self.small.items() if k == key]
+        if not found:
+            raise ObjectStoreError(f"s3://{self.bucket}/{key} is missing")
+        return found[-1]
 
     def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
+        small = [
+            i for (k, v), (i, _b) in self.small.items() if k == key and version_id in (None, v)
+        ]
+        if small:
+            return small[-1]
         version = self.versions.get((key, version_id or ""))
         if version is None:
             return None

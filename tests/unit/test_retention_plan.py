@@ -415,3 +415,20 @@ def test_a_hold_committed_after_the_plan_and_the_first_check_still_wins(env: Any
     assert (action, outcome) == ("delete_source", "refused") and "legal hold" in detail
     assert source.deleted == [] and catalog.get("r1").state == "ARCHIVED"
     assert catalog.deletions_in_progress(["r1"]) == []
+
+
+def test_an_s3_legal_hold_switched_off_outside_recvault_is_put_back(env: Any) -> None:
+    """Issue 9 finding 4: a legal hold switched OFF on a held version outside recvault was
+    reported by nothing and never put back. The dry run now lists it, the run puts it back."""
+    catalog, store, _clock, deps, _ = env
+    seed_archived(catalog, store, "r1", started_at=T0)
+    place_hold(deps, scope_kind="call", scope_value="call-r1", reason="r", case_ref="K")
+    ((key, vid),) = list(store.versions)
+    assert store.versions[(key, vid)].legal_hold
+    assert plan_retention(deps).holds_to_apply == []
+    store.set_legal_hold(key, version_id=vid, on=False)  # someone with S3 rights
+    plan = plan_retention(deps)
+    assert [j.recording_id for j in plan.holds_to_apply] == ["r1"]
+    run = apply_plan(deps, plan)
+    assert run.holds_applied == 1 and store.versions[(key, vid)].legal_hold
+    assert catalog.audit_events("r1")[-1].event == "legal_hold_applied"
