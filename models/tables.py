@@ -207,6 +207,18 @@ class DeletionInProgress(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class ErasedIdentity(SQLModel, table=True):
+    """A person whose recordings an erasure request deleted, by the keyed hash of their
+    identity only: later runs do not archive that person's recordings from before the
+    request again."""
+
+    __tablename__ = "erased_identities"
+
+    identity_hmac: str = Field(primary_key=True, max_length=64)
+    erased_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    request_id: str = Field(max_length=32)
+
+
 class Backfill(SQLModel, table=True):
     """A backfill over [since, until) in chunks; ``cursor`` is where the next chunk starts, so
     an interrupted backfill resumes there when asked again for the same period and chunk."""

@@ -35,6 +35,7 @@ from typing import Any
 
 from flows.audit.anchor import ANCHOR_PREFIX, parse_anchor_key
 from models.errors import StorageError
+from models.identity import identity_hmac
 from models.states import RecordingState
 from models.tables import AuditEvent, LegalHold
 from storage.catalog.audit import event_hash
@@ -139,7 +140,11 @@ class _Replay:
 
 
 def verify_audit(
-    catalog: Catalog, *, anchors: ObjectStore | None, store: ObjectStore | None
+    catalog: Catalog,
+    *,
+    anchors: ObjectStore | None,
+    store: ObjectStore | None,
+    identity_key: str | None = None,
 ) -> AuditReport:
     """The whole check; ``anchors``: the bucket of the anchors (None: not checked), ``store``:
     the archive bucket, for the objects of tombstones and the S3 legal holds."""
@@ -150,7 +155,12 @@ def verify_audit(
     if anchors is not None:
         _check_anchors(report, anchor_list, replay, anchors.bucket)
     _check_certificates(catalog, report, replay, store)
-    _check_holds(catalog, report, replay)
+    _check_holds(catalog, report, replay, identity_key)
+    if identity_key is None and any("scope_hmac" in d for _i, d in replay.placed.values()):
+        report.notes.append(
+            "participant hold scopes are named by a keyed hash: set RECVAULT_IDENTITY_KEY to "
+            "check them against the legal_holds table"
+        )
     if store is not None:
         _check_s3_holds(catalog, report, store)
     log.info(
@@ -309,14 +319,19 @@ def _check_certificates(
             )
 
 
-def _scope_matches(hold: LegalHold, placed: dict[str, Any]) -> bool:
+def _scope_matches(hold: LegalHold, placed: dict[str, Any], key: str | None) -> bool | None:
+    """Whether the table's scope is the one the event placed; None: cannot tell (no key)."""
+    if "scope_hmac" in placed:
+        if key is None:
+            return None
+        return bool(placed["scope_hmac"] == identity_hmac(hold.scope_value, key=key))
     if "scope_sha256" in placed:
         digest = hashlib.sha256(hold.scope_value.strip().lower().encode("utf-8")).hexdigest()
         return bool(placed["scope_sha256"] in (digest, hold.scope_value))
     return bool(placed.get("scope_value") == hold.scope_value)
 
 
-def _check_holds(catalog: Catalog, report: AuditReport, replay: _Replay) -> None:
+def _check_holds(catalog: Catalog, report: AuditReport, replay: _Replay, key: str | None) -> None:
     table = {h.id or 0: h for h in catalog.list_holds(include_released=True)}
     for hold_id, hold in sorted(table.items()):
         report.holds_checked += 1
@@ -334,7 +349,7 @@ def _check_holds(catalog: Catalog, report: AuditReport, replay: _Replay) -> None
             name
             for name, ok in (
                 ("scope_kind", placed.get("scope_kind") == hold.scope_kind),
-                ("scope", _scope_matches(hold, placed)),
+                ("scope", _scope_matches(hold, placed, key) is not False),
                 ("case", placed.get("case") == hold.case_ref),
                 ("reason", placed.get("reason") == hold.reason),
             )

@@ -83,11 +83,14 @@ def recording_prefixes(objects: Sequence[ArchivedObject]) -> list[str]:
     return sorted({o.key.rsplit("/", 1)[0] + "/" for o in objects if "/" in o.key})
 
 
-def list_versions(store: ObjectStore, objects: Sequence[ArchivedObject]) -> list[PlannedVersion]:
-    """Every version in the recording's folders, with its lock state (one HEAD per version)."""
+def list_versions(
+    store: ObjectStore, objects: Sequence[ArchivedObject], *, prefixes: Sequence[str] = ()
+) -> list[PlannedVersion]:
+    """Every version in the recording's folders (those of its objects, and ``prefixes``), with
+    its lock state (one HEAD per version)."""
     tracked = {(o.key, o.version_id): o for o in objects}
     found: list[PlannedVersion] = []
-    for prefix in recording_prefixes(objects):
+    for prefix in sorted(set(recording_prefixes(objects)) | set(prefixes)):
         for listed in store.iter_versions(prefix):
             info = store.head(listed.key, version_id=listed.version_id)
             if info is None:  # deleted between the listing and the HEAD
@@ -342,7 +345,7 @@ def delete_archive(
         audit_refusal(deps, recording_id, kind, reason)
         raise PolicyError(f"recording {recording_id}: archive not deleted: {reason}")
     with deletion_gate(deps, recording_id, kind="archive", action=kind) as gate:
-        return _delete_versions(
+        return delete_versions(
             deps,
             gate,
             versions,
@@ -356,7 +359,7 @@ def delete_archive(
         )
 
 
-def _delete_versions(
+def delete_versions(
     deps: Services,
     gate: DeletionGate,
     versions: Sequence[PlannedVersion],
@@ -367,6 +370,7 @@ def _delete_versions(
     rule: str | None,
     retain_until: datetime | None,
     bypass_governance: bool,
+    source_deleted_at: datetime | None = None,
     **extra: Any,
 ) -> Recording:
     row = gate.row
@@ -429,6 +433,7 @@ def _delete_versions(
         event=event,
         certificate=cert,
         gate=gate,
+        source_deleted_at=source_deleted_at,
     )
     log.info(
         "archive deleted recording_id=%s versions=%d event=%s", recording_id, len(deleted), event

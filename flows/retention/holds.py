@@ -160,6 +160,7 @@ def place_hold(
     """Places the hold in the catalog (every deletion from now on refuses the recordings it
     covers), waits for deletions of covered recordings already under way, then puts every
     remaining object version under S3 legal hold."""
+    key = deps.settings.identity_secret if scope_kind == "participant" else None
     hold = deps.catalog.place_hold(
         scope_kind=scope_kind,
         scope_value=scope_value,
@@ -167,6 +168,7 @@ def place_hold(
         case_ref=case_ref,
         actor=deps.actor,
         at=deps.clock(),
+        identity_key=key,
     )
     hold_id = hold.id or 0
     covered = deps.catalog.hold_covered_ids(hold)

@@ -96,8 +96,10 @@ def verify_archive(
     deep: bool = False,
     on_object: Callable[[int], None] | None = None,
     anchors: ObjectStore | None = None,
+    identity_key: str | None = None,
 ) -> VerifyReport:
-    """``anchors``: the bucket of the audit anchors (default: the archive bucket)."""
+    """``anchors``: the bucket of the audit anchors (default: the archive bucket);
+    ``identity_key``: to check participant hold scopes against their keyed hashes."""
     report = VerifyReport()
     # A missing or unreachable bucket is one error (BucketNotFound, ...), not a problem per object.
     next(iter(store.iter_objects(ARCHIVE_PREFIX)), None)
@@ -118,7 +120,9 @@ def verify_archive(
             if row.state in VERIFIED:
                 report.problems.extend(check_locks(store, row.recording_id, objects))
         events = catalog.audit_events()
-        audit = verify_audit(catalog, anchors=anchors or store, store=store)
+        audit = verify_audit(
+            catalog, anchors=anchors or store, store=store, identity_key=identity_key
+        )
         report.audit_events_checked = audit.events
         report.problems.extend(
             Problem(None, p.where, f"{p.kind}: {p.problem}") for p in audit.problems

@@ -213,6 +213,10 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
+    # What an erasure request does with the other legs (the other participants' recordings)
+    # of the person's conversations: "keep" them (the default: they are other people's
+    # records too, and an agent's leg is the company's) or "erase" them with the person's own.
+    erasure_other_legs: Literal["keep", "erase"] = "keep"
     rules: tuple[Rule, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -2,7 +2,8 @@
 
 Exit codes (also in the README): 0 done; 1 unexpected; 2 usage or configuration; 3 Infobip
 refused the credentials; 4 Infobip unreachable or failing; 5 storage (S3, work dir);
-6 catalog; 7 policy; 8 verification found problems; 130 interrupted.
+6 catalog; 7 policy; 8 verification found problems; 9 deletions incomplete; 10 nothing matched
+what was named (erase, hold place); 130 interrupted.
 """
 
 from __future__ import annotations

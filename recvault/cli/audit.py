@@ -32,7 +32,10 @@ def audit_verify(
     settings.require("s3_bucket")
     store = ObjectStore.from_settings(settings)
     with open_reader(settings) as catalog:
-        report = verify_audit(catalog, anchors=evidence_store(settings) or store, store=store)
+        key = settings.identity_key.get_secret_value() if settings.identity_key else None
+        report = verify_audit(
+            catalog, anchors=evidence_store(settings) or store, store=store, identity_key=key
+        )
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:

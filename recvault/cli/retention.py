@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from recvault.wiring import ServicesFactory
 
 EXIT_INCOMPLETE = 9
+EXIT_NOTHING_FOUND = 10
 
 retention_app = typer.Typer(help="Apply and explain the retention policy.", no_args_is_help=True)
 hold_app = typer.Typer(help="Legal holds: place, release, list.", no_args_is_help=True)
@@ -188,6 +189,8 @@ def hold_place(
         )
     if as_json:
         _print_json(report.as_dict())
+        if report.recordings == 0:
+            raise typer.Exit(EXIT_NOTHING_FOUND)
         return
     out.print(
         f"legal hold #{report.hold.id} placed (case {report.hold.case_ref}): covers "
@@ -215,6 +218,15 @@ def hold_place(
         )
     if report.s3_legal_hold != "ON":
         err.print(f"warning: S3 legal hold {report.s3_legal_hold}", markup=False, highlight=False)
+    if report.recordings == 0:
+        err.print(
+            f"warning: legal hold #{report.hold.id} covers no recording in the catalog: check "
+            f"the {kind} (a mistyped one matches nothing); it is placed and covers recordings "
+            "archived later",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_NOTHING_FOUND)
 
 
 @hold_app.command("release")
@@ -297,5 +309,14 @@ def erase_command(
         out.print(_plan_table(title, run.plan.items, run.results))
         if dry_run:
             out.print("dry run: nothing was changed")
+    if not run.plan.items:
+        err.print(
+            "warning: no recording of this participant identity in the catalog (compared in "
+            "its normal form: E.164 for phone numbers, case-insensitive otherwise); nothing was "
+            "erased",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_NOTHING_FOUND)
     if not run.ok:
         raise typer.Exit(EXIT_INCOMPLETE)

@@ -16,8 +16,9 @@ def run_verify(settings: Settings, *, progress: bool, deep: bool = False) -> Ver
     try:
         store = ObjectStore.from_settings(settings)
         anchors = evidence_store(settings)
+        key = settings.identity_key.get_secret_value() if settings.identity_key else None
         if not progress:
-            return verify_archive(catalog, store, deep=deep, anchors=anchors)
+            return verify_archive(catalog, store, deep=deep, anchors=anchors, identity_key=key)
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("verifying objects", total=None)
             return verify_archive(
@@ -26,6 +27,7 @@ def run_verify(settings: Settings, *, progress: bool, deep: bool = False) -> Ver
                 deep=deep,
                 on_object=lambda n: bar.update(task, completed=n),
                 anchors=anchors,
+                identity_key=key,
             )
     finally:
         catalog.close()

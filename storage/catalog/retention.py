@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import CatalogError, CatalogLocked, ConfigError
+from models.identity import identity_variants, normalize_identity
 from models.states import RecordingState, check_transition
 from models.tables import (
     ArchivedObject,
     DeletionInProgress,
+    ErasedIdentity,
     LegalHold,
     LegalHoldRecording,
     Recording,
@@ -98,7 +100,9 @@ class RetentionCatalog:
         case_ref: str,
         actor: str,
         at: datetime,
+        identity_key: str | None = None,
     ) -> LegalHold:
+        """``identity_key``: the audit event names a participant scope by its keyed hash."""
         require_aware("at", at)
         kind = holds.check_scope(scope_kind, scope_value)
         for name, text, limit in (("--reason", reason, 2000), ("--case", case_ref, 256)):
@@ -106,9 +110,10 @@ class RetentionCatalog:
                 raise ConfigError(f"{name} must not be empty: a hold needs a reason and a case")
             if len(text) > limit:
                 raise ConfigError(f"{name} is longer than {limit} characters")
+        value = scope_value.strip()
         hold = LegalHold(
             scope_kind=kind,
-            scope_value=scope_value.strip(),
+            scope_value=normalize_identity(value) if kind == "participant" else value,
             reason=reason.strip(),
             case_ref=case_ref.strip(),
             placed_by=actor,
@@ -120,7 +125,7 @@ class RetentionCatalog:
             session.flush()
             detail = {
                 "hold_id": hold.id,
-                **holds.scope_for_audit(kind, hold.scope_value),
+                **holds.scope_for_audit(kind, hold.scope_value, identity_key=identity_key),
                 "case": hold.case_ref,
                 "reason": hold.reason,
             }
@@ -291,17 +296,65 @@ class RetentionCatalog:
     def recordings_of_participant(
         self, identity: str
     ) -> list[tuple[Recording, list[ArchivedObject]]]:
-        """The recordings whose participant identity is ``identity`` (case-insensitive)."""
-        wanted = identity.strip().lower()
+        """The recordings whose participant identity is ``identity``, in any spelling of its
+        normal form (E.164 for phone numbers, case for the rest)."""
         with self._tx() as session:
             stmt = (
                 sa.select(Recording)
-                .where(sa.func.lower(col(Recording.participant_identity)) == wanted)
+                .where(
+                    sa.func.lower(col(Recording.participant_identity)).in_(
+                        identity_variants(identity)
+                    )
+                )
                 .order_by(col(Recording.started_at), col(Recording.recording_id))
             )
             rows = list(session.scalars(stmt))
             objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
         return [(row, objects[row.recording_id]) for row in rows]
+
+    def recordings_of_conversations(
+        self, conversation_ids: Iterable[str]
+    ) -> list[tuple[Recording, list[ArchivedObject]]]:
+        """Every leg of the given conversations."""
+        wanted = sorted(set(conversation_ids))
+        if not wanted:
+            return []
+        with self._tx() as session:
+            stmt = (
+                sa.select(Recording)
+                .where(col(Recording.conversation_id).in_(wanted))
+                .order_by(col(Recording.started_at), col(Recording.recording_id))
+            )
+            rows = list(session.scalars(stmt))
+            objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
+        return [(row, objects[row.recording_id]) for row in rows]
+
+    # --- erased identities -----------------------------------------------------------------------
+
+    def remember_erased(self, identity_hmac: str, *, at: datetime, request_id: str) -> None:
+        """Notes (or moves forward) when this person's recordings were erased."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            row = session.get(ErasedIdentity, identity_hmac)
+            if row is None:
+                session.add(
+                    ErasedIdentity(identity_hmac=identity_hmac, erased_at=at, request_id=request_id)
+                )
+            elif row.erased_at < at:
+                row.erased_at, row.request_id = at, request_id
+            session.flush()
+
+    def erased_identities(self, identity_hmacs: Iterable[str]) -> dict[str, datetime]:
+        """identity hmac → when that person's recordings were erased, for those erased."""
+        wanted = sorted(set(identity_hmacs))
+        found: dict[str, datetime] = {}
+        with self._tx() as session:
+            for start in range(0, len(wanted), _PAGE):
+                stmt = sa.select(ErasedIdentity).where(
+                    col(ErasedIdentity.identity_hmac).in_(wanted[start : start + _PAGE])
+                )
+                found.update({r.identity_hmac: r.erased_at for r in session.scalars(stmt)})
+        return found
 
     # --- deletion evidence -----------------------------------------------------------------------
 
@@ -374,8 +427,11 @@ class RetentionCatalog:
         event: str,
         certificate: dict[str, Any],
         gate: DeletionGate | None = None,
+        source_deleted_at: datetime | None = None,
     ) -> Recording:
-        """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone."""
+        """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone;
+        ``source_deleted_at``: the source copy went in the same deletion (an erasure of a
+        recording that was never archived)."""
         require_aware("at", at)
         require_aware("retain_until", retain_until)
         with self._tx(write=True) as session:
@@ -387,6 +443,9 @@ class RetentionCatalog:
             for name in TOMBSTONE_CLEARED:
                 setattr(row, name, None)
             row.state = S.EXPIRED
+            if source_deleted_at is not None:
+                row.source_deleted_at = source_deleted_at
+                row.source_deleted_by = actor[:128]
             row.expired_at = at
             row.retain_until = retain_until
             row.expired_reason = reason[:512]

@@ -27,6 +27,7 @@ TABLES = {
     "legal_hold_recordings",
     "backfills",
     "deletions_in_progress",
+    "erased_identities",
     "alembic_version",
 }
 

@@ -189,7 +189,7 @@ def make_deps(
 ) -> tuple[Services, FakeSource]:
     source = FakeSource()
     deps = Services(
-        settings=Settings(_env_file=None),
+        settings=Settings(_env_file=None, identity_key="unit-identity-key-0123456789"),
         catalog=catalog,
         store=cast(ObjectStore, store),
         policy=policy,

@@ -247,7 +247,7 @@ TWO = '[[rules]]\nname = "a"\nretention = "1y"\n{extra}\n' + CATCH_ALL
         ("rules = []\n", "rules: must list at least one rule"),
         ('rules = "x"\n', "rules: Input should be a valid list, got 'x'"),
         ("version = 2\n" + RULE, "version: Input should be 1, got 2"),
-        ("rule = 1\n" + RULE, "rule: unknown key (known keys: version, rules)"),
+        ("rule = 1\n" + RULE, "rule: unknown key (known keys: version, erasure_other_legs, rules)"),
         ('[[rules]\nname = "a"\n', "not valid TOML: Expected ']]'"),
         (
             RULE + 'storage_class = "COLD"\nderivative = "flac"\n',
