@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows.services import Services
-from models.errors import CatalogError, RecvaultError
+from models.errors import BucketPolicyError, CatalogError, RecvaultError
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,11 @@ def write_anchor(deps: Services, *, run: str) -> AnchorReport | None:
         if store.head(key) is not None:
             return AnchorReport(**{**report.__dict__, "already_there": True})
         until = None
-        if store.object_lock_enabled():
+        # None: the store would not say (a denied GetObjectLockConfiguration): try the lock.
+        if store.object_lock_enabled() is not False:
             # S3 enforces the lock in real time, whatever the run's clock says.
             days = deps.settings.audit_anchor_retention_days
             until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
-        else:
-            log.warning(
-                "audit anchor written without Object Lock bucket=%s: it does not protect "
-                "against whoever can write to the bucket",
-                store.bucket,
-            )
         body = {
             "format": ANCHOR_FORMAT,
             **head.as_dict(),
@@ -101,13 +96,25 @@ def write_anchor(deps: Services, *, run: str) -> AnchorReport | None:
             "actor": deps.actor,
         }
         data = json.dumps(body, sort_keys=True, indent=1).encode()
-        store.put_bytes(
-            key,
-            data,
-            content_type="application/json",
-            retain_until=until,
-            lock_mode="COMPLIANCE" if until else None,
-        )
+        try:
+            store.put_bytes(
+                key,
+                data,
+                content_type="application/json",
+                retain_until=until,
+                lock_mode="COMPLIANCE" if until else None,
+            )
+        except BucketPolicyError:
+            if until is None:
+                raise
+            until = None  # the bucket refused the lock: it has none after all
+            store.put_bytes(key, data, content_type="application/json")
+        if until is None:
+            log.warning(
+                "audit anchor written without Object Lock bucket=%s: it does not protect "
+                "against whoever can write to the bucket",
+                store.bucket,
+            )
     except CatalogError:
         raise
     except RecvaultError as exc:
