@@ -65,6 +65,11 @@ class Services:
     worker: str = field(default_factory=new_worker_id)
     actor: str = field(default_factory=default_actor)
     bucket: BucketReport | None = None  # filled by the run's bucket check
+    evidence: ObjectStore | None = None  # where audit anchors go; None: the archive bucket
+
+    @property
+    def anchor_store(self) -> ObjectStore:
+        return self.evidence or self.store
 
     @property
     def object_lock(self) -> bool:

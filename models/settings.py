@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     # With PREFECT_API_URL set: also take a slot of a Prefect global rate limit per request.
     shared_rate_limits: bool = True
     lease_s: int = Field(900, ge=3)  # renewed every third of it while a recording is worked on
+    # Audit anchors: the chain head written after every run, under COMPLIANCE Object Lock.
+    audit_anchor_bucket: str | None = Field(None, min_length=3, max_length=63)  # None: archive
+    audit_anchor_retention_days: int = Field(3653, ge=1, le=36600)
+    # The secret of the keyed hash that names a person in the audit log (erasure, holds).
+    identity_key: SecretStr | None = None
 
     # The source profile (docs/infobip.md): what is documented is the default; the
     # rest is a hypothesis a deployment switches on by configuring a route its account answers.
@@ -183,6 +188,24 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("identity_key")
+    @classmethod
+    def _identity_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (a long random secret)")
+        return value
+
+    @property
+    def identity_secret(self) -> str:
+        """The identity key; a one-line ConfigError when it is not set."""
+        if self.identity_key is None:
+            raise ConfigError(
+                "RECVAULT_IDENTITY_KEY is not set: the audit log names a person only by a keyed "
+                "hash; set a long random secret (e.g. `openssl rand -hex 32`) and keep it, "
+                "like a password, outside the catalog"
+            )
+        return self.identity_key.get_secret_value()
 
     def require(self, *fields: str) -> None:
         """Raise a one-line ConfigError for the first of ``fields`` that is not set."""

@@ -41,9 +41,10 @@ _ALLOWED: dict[RecordingState, frozenset[RecordingState]] = {
     S.ARCHIVED: frozenset({S.SOURCE_DELETED, S.EXPIRED}),
     S.SOURCE_DELETED: frozenset({S.EXPIRED}),
     S.EXPIRED: frozenset(),
-    # Allowed so that an operator can send a recording through again (no command does yet).
-    S.FAILED: frozenset({S.DISCOVERED}),
-    S.QUARANTINED: frozenset({S.DISCOVERED}),
+    # An operator may retry a failed or quarantined recording (recvault retry); an erasure
+    # request deletes its source copy and leaves a tombstone (EXPIRED).
+    S.FAILED: frozenset({S.DISCOVERED, S.EXPIRED}),
+    S.QUARANTINED: frozenset({S.DISCOVERED, S.EXPIRED}),
 }
 
 

@@ -26,6 +26,7 @@ from storage.catalog.store import Catalog
 if TYPE_CHECKING:
     from models.ports import RecordingSource, SharedRateLimits
     from storage.infobip.conversations import ConversationsSource
+    from storage.s3.store import ObjectStore
 
 
 def shared_rate_limits(settings: Settings) -> SharedRateLimits | None:
@@ -136,6 +137,7 @@ class ServicesFactory:
             policy=policy,
             workdir=workdir,
             sources=sources,
+            evidence=evidence_store(settings),
         )
 
     @contextmanager
@@ -172,3 +174,20 @@ def open_reader(settings: Settings) -> Catalog:
     """The catalog for read-only commands: never migrates; an older schema gets a one-line
     "run recvault db upgrade"."""
     return Catalog.open(settings.resolved_database_url, migrate=False)
+
+
+def open_writer(settings: Settings) -> Catalog:
+    """The catalog for commands that change it without a run (``recvault retry``): migrated
+    to this version's schema like every writer."""
+    return Catalog.open(settings.resolved_database_url)
+
+
+def evidence_store(settings: Settings) -> ObjectStore | None:
+    """The bucket of the audit anchors when it is not the archive's (same endpoint and
+    credentials); None means the archive bucket."""
+    from storage.s3.store import ObjectStore
+
+    name = settings.audit_anchor_bucket
+    if name is None or name == settings.s3_bucket:
+        return None
+    return ObjectStore.from_settings(settings.model_copy(update={"s3_bucket": name}))

@@ -73,7 +73,24 @@ class FakeStore:
         self.retention_set: list[tuple[str, str | None]] = []  # ensure_retention that changed
         self._faults: dict[str, _Fault] = {}
         self._damage: list[Callable[[bytes], bytes]] = []
+        self.small: dict[str, bytes] = {}  # put_bytes: audit anchors
         self._lock = threading.RLock()
+
+    def object_lock_enabled(self) -> bool | None:
+        return self.object_lock
+
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        retain_until: datetime | None = None,
+        lock_mode: str | None = None,
+    ) -> None:
+        """Small objects (the audit anchors) kept apart from the recordings' versions."""
+        with self._lock:
+            self.small[key] = data
 
     # --- faults -------------------------------------------------------------------------------
 
