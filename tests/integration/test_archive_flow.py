@@ -46,7 +46,11 @@ HAPPY_EVENTS = ["discovered", "ready", "downloaded", "uploaded", "archived"]
 def _versions(moto_server: MotoServer, bucket: str) -> list[tuple[str, str]]:
     client = moto_server.shared
     found = []
-    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    # The recordings' objects; audit anchors (audit-anchors/) are added by every run.
+    pages = client.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, Prefix="recordings/"
+    )
+    for page in pages:
         found += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
     return sorted(found)
 
