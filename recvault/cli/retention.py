@@ -242,7 +242,9 @@ def erase_command(
     settings = load_settings()
     if not dry_run:
         settings.require("infobip_base_url", "infobip_api_key")
-    with _factory(settings, source=not dry_run).open() as services:
+    # Sources are built for a dry run too (no request is sent until a deletion), so the plan
+    # already says where source deletion is off.
+    with _factory(settings, source=not dry_run or has_source(settings)).open() as services:
         run = run_erasure(services, participant_identity, dry_run=dry_run, reference=reference)
     if as_json:
         _print_json(run.as_dict())
