@@ -234,3 +234,19 @@ def test_certificate_records_how_the_deletion_was_confirmed(env: Any) -> None:
     apply_plan(deps, plan_retention(deps))
     (event,) = [e for e in catalog.audit_events("a1") if e.event == "source_deleted"]
     assert (event.detail or {})["confirmed_by"] == "fake source forgot it"
+
+
+def test_erasure_with_source_deletion_off_erases_the_archive_and_reports_the_source(
+    env: Any,
+) -> None:
+    from flows.retention.erasure import run_erasure
+
+    catalog, store, clock, deps, source = env
+    source.unavailable = "source deletion is off (RECVAULT_SOURCE_DELETION=off)"
+    seed_archived(catalog, store, "e1", started_at=T0, participantIdentity="alice@example.com")
+    run = run_erasure(deps, "alice@example.com", dry_run=False)
+    ((item,), (result,)) = (run.plan.items, run.results)
+    assert not item.delete_source and item.where == f"s3://{store.bucket}"
+    assert "the copy at Infobip stays: due, source deletion is off" in item.reason
+    assert result.outcome == "done" and result.state == "EXPIRED"
+    assert source.deleted == []
