@@ -241,7 +241,7 @@ def test_erasure_with_source_deletion_off_erases_the_archive_and_reports_the_sou
 ) -> None:
     from flows.retention.erasure import run_erasure
 
-    catalog, store, clock, deps, source = env
+    catalog, store, _clock, deps, source = env
     source.unavailable = "source deletion is off (RECVAULT_SOURCE_DELETION=off)"
     seed_archived(catalog, store, "e1", started_at=T0, participantIdentity="alice@example.com")
     run = run_erasure(deps, "alice@example.com", dry_run=False)
