@@ -58,7 +58,7 @@ def _plan_table(title: str, items: list[PlanItem], results: list[ItemResult]) ->
     for item in items:
         result = outcome.get((item.recording_id, item.action))
         done = "" if result is None else result.outcome
-        if result is not None and result.outcome != "done":
+        if result is not None and result.outcome != "done" and result.detail != item.reason:
             done += f": {result.detail}"
         table.add_row(_short(item.recording_id), item.action, item.decision, item.reason, done)
     return table
