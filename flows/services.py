@@ -18,17 +18,19 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from models.errors import ConfigError
-from models.policy.rules import Policy
-from models.ports import RecordingSource
-from models.settings import Settings
-from models.tables import Recording
-from storage.catalog.store import Catalog
-from storage.s3.check import BucketReport
-from storage.s3.store import ObjectStore
-from storage.workdir import WorkDir
+
+if TYPE_CHECKING:  # types only: read-only commands import this without the adapters' libraries
+    from models.policy.rules import Policy
+    from models.ports import RecordingSource
+    from models.settings import Settings
+    from models.tables import Recording
+    from storage.catalog.store import Catalog
+    from storage.s3.check import BucketReport
+    from storage.s3.store import ObjectStore
+    from storage.workdir import WorkDir
 
 COMPOSITION_ENTRY_POINT = "recvault.composition"
 
@@ -63,6 +65,11 @@ class Services:
     worker: str = field(default_factory=new_worker_id)
     actor: str = field(default_factory=default_actor)
     bucket: BucketReport | None = None  # filled by the run's bucket check
+    evidence: ObjectStore | None = None  # where audit anchors go; None: the archive bucket
+
+    @property
+    def anchor_store(self) -> ObjectStore:
+        return self.evidence or self.store
 
     @property
     def object_lock(self) -> bool:

@@ -27,11 +27,15 @@ tells the CLI which status to exit with (documented in the README).
         BucketNotFound
         BucketPolicyError                       bucket lacks a feature the policy needs
         ChecksumMismatch                        archived bytes differ from downloaded bytes
+        ArchiveNotVerified                      re-verification before a source deletion failed
         WorkDirError                            not writable, full
       CatalogError                     exit 6
         CatalogUnavailable (retryable)
         CatalogLocked                           another archive run holds the catalog
       MediaError                                ffprobe/ffmpeg failed; carries stderr tail
+        MediaTimeout (retryable)                ffprobe/ffmpeg did not finish in time: the
+                                                machine's problem, retried, never a quarantine
+        MediaToolMissing               exit 2   ffprobe/ffmpeg not installed: the run stops
       PolicyError                      exit 7
         LegalHoldActive
         RetentionNotExpired
@@ -161,6 +165,11 @@ class ChecksumMismatch(StorageError):
     pass
 
 
+class ArchiveNotVerified(StorageError):
+    """The archived copy could not be re-verified right before its source copy was to be
+    deleted (missing, another size or hash, unreadable): the source copy is kept."""
+
+
 class WorkDirError(StorageError):
     pass
 
@@ -191,6 +200,20 @@ class MediaError(RecvaultError):
     def __init__(self, message: str, *, stderr_tail: str = "") -> None:
         super().__init__(message)
         self.stderr_tail = stderr_tail
+
+
+class MediaTimeout(MediaError):
+    """A media tool ran out of time: an overloaded machine as often as a bad file, so the
+    attempt is retried (and ends FAILED, which ``recvault retry`` re-queues), never QUARANTINED."""
+
+    retryable = True
+
+
+class MediaToolMissing(MediaError):
+    """ffprobe or ffmpeg is not installed: an environment error that stops the run; the
+    recording waits without using an attempt."""
+
+    exit_code = 2
 
 
 class ReconcileProblems(RecvaultError):

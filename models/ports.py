@@ -3,7 +3,7 @@
 Flows depend on these, never on a concrete client; ``storage/`` holds the adapters behind them
 and ``recvault/wiring.py`` is the one place that picks and builds them. Adapters translate
 their third-party errors into ``models.errors`` at the seam, so a step only ever handles the
-error tree; in-memory fakes of these ports (``tests/unit/fakes``) raise the same errors.
+error tree; the unit tests' in-memory fakes of these ports raise the same errors.
 
 The source side is deliberately narrow: a source lists what it holds, says whether one
 recording can be downloaded now (and starts any preparation it needs), streams its bytes, and
@@ -133,6 +133,16 @@ class RecordingSource(Protocol):
     def stats(self) -> Mapping[str, int]: ...
 
     def close(self) -> None: ...
+
+
+class SharedRateLimits(Protocol):
+    """Rate limits shared by every process that talks to one Infobip account (workers on many
+    machines), beside each process's own token buckets. ``limits``: operation class ->
+    (requests per second, burst)."""
+
+    def ensure(self, limits: Mapping[str, tuple[float, int]]) -> None: ...
+
+    def acquire(self, op: str) -> None: ...
 
 
 # --- catalog ------------------------------------------------------------------------------------

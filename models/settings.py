@@ -19,12 +19,12 @@ from models.errors import ConfigError
 
 ENV_PREFIX = "RECVAULT_"
 SourceName = Literal["conversations", "calls"]
-# How a video recording becomes downloadable (infobip-api.md sections 3 and 9).
+# How a video recording becomes downloadable (docs/infobip.md).
 VideoReadiness = Literal["account", "endpoint"]
 # How a recording is deleted at the source once the policy says so (section 9).
 SourceDeletion = Literal["off", "calls-files", "ccaas"]
 
-# The documented Conversations routes (infobip-api.md section 4.1).
+# The documented Conversations routes (docs/infobip.md).
 METADATA_PATH = "/ccaas/voice/2/recording/metadata"
 DOWNLOAD_PATH = "/ccaas/voice/2/recording/download/{recording_id}"
 ACCOUNT_CONFIG_PATH = "/ccaas/voice/2/account-recording-config"
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
 
-    # The contract of design.md. Optional here because read-only commands (catalog search) need
+    # The README's configuration contract. Optional here because read-only commands need
     # none of them; ``require`` checks what a command needs before it starts.
     infobip_base_url: str | None = None
     infobip_api_key: SecretStr | None = None
@@ -93,8 +93,8 @@ class Settings(BaseSettings):
     metadata_burst: int = Field(20, ge=1)
     download_rate_per_s: float = Field(100.0, gt=0)
     retry_budget_s: float = Field(120.0, ge=0)
-    # Calls API recordings (infobip-api.md section 2): Infobip allows 100 list/get requests a
-    # second, and 100 file downloads and, separately, 100 file deletions a minute.
+    # Calls API recordings (docs/infobip.md, "The Calls API"): Infobip allows 100 list/get
+    # requests a second, and 100 file downloads and, separately, 100 file deletions a minute.
     calls_list_rate_per_s: float = Field(100.0, gt=0)
     calls_file_rate_per_min: float = Field(100.0, gt=0)
     calls_location: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")  # e.g. FRANKFURT
@@ -106,9 +106,16 @@ class Settings(BaseSettings):
     s3_sse_kms_key_id: str | None = None
     s3_multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     s3_part_size_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2)
+    # With PREFECT_API_URL set: also take a slot of a Prefect global rate limit per request.
+    shared_rate_limits: bool = True
     lease_s: int = Field(900, ge=3)  # renewed every third of it while a recording is worked on
+    # Audit anchors: the chain head written after every run, under COMPLIANCE Object Lock.
+    audit_anchor_bucket: str | None = Field(None, min_length=3, max_length=63)  # None: archive
+    audit_anchor_retention_days: int = Field(3653, ge=1, le=36600)
+    # The secret of the keyed hash that names a person in the audit log (erasure, holds).
+    identity_key: SecretStr | None = None
 
-    # The source profile (infobip-api.md section 9): what is documented is the default; the
+    # The source profile (docs/infobip.md): what is documented is the default; the
     # rest is a hypothesis a deployment switches on by configuring a route its account answers.
     infobip_metadata_path: str = METADATA_PATH
     infobip_download_path: str = DOWNLOAD_PATH
@@ -181,6 +188,24 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("identity_key")
+    @classmethod
+    def _identity_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (a long random secret)")
+        return value
+
+    @property
+    def identity_secret(self) -> str:
+        """The identity key; a one-line ConfigError when it is not set."""
+        if self.identity_key is None:
+            raise ConfigError(
+                "RECVAULT_IDENTITY_KEY is not set: the audit log names a person only by a keyed "
+                "hash; set a long random secret (e.g. `openssl rand -hex 32`) and keep it, "
+                "like a password, outside the catalog"
+            )
+        return self.identity_key.get_secret_value()
 
     def require(self, *fields: str) -> None:
         """Raise a one-line ConfigError for the first of ``fields`` that is not set."""

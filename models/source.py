@@ -1,4 +1,4 @@
-"""Typed shapes of what Infobip returns (infobip-api.md sections 4.1 and 9).
+"""Typed shapes of what Infobip returns (docs/infobip.md, "Endpoints", "Video readiness").
 
 Unknown fields are kept (``extra="allow"``) so a new Infobip field never breaks a run and is
 still stored in the catalog's raw copy.

@@ -1,4 +1,4 @@
-"""The recording state machine of design.md, as data.
+"""The recording state machine (docs/architecture.md, "The state machine"), as data.
 
 A transition not listed here is a bug; ``check_transition`` raises before anything is written.
 """
@@ -41,9 +41,10 @@ _ALLOWED: dict[RecordingState, frozenset[RecordingState]] = {
     S.ARCHIVED: frozenset({S.SOURCE_DELETED, S.EXPIRED}),
     S.SOURCE_DELETED: frozenset({S.EXPIRED}),
     S.EXPIRED: frozenset(),
-    # An operator may retry a failed recording (recvault archive --retry-failed).
-    S.FAILED: frozenset({S.DISCOVERED}),
-    S.QUARANTINED: frozenset({S.DISCOVERED}),
+    # An operator may retry a failed or quarantined recording (recvault retry); an erasure
+    # request deletes its source copy and leaves a tombstone (EXPIRED).
+    S.FAILED: frozenset({S.DISCOVERED, S.EXPIRED}),
+    S.QUARANTINED: frozenset({S.DISCOVERED, S.EXPIRED}),
 }
 
 

@@ -192,6 +192,33 @@ class LegalHoldRecording(SQLModel, table=True):
     applied_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class DeletionInProgress(SQLModel, table=True):
+    """A deletion of one recording's copy (at the source or in the bucket) under way: written
+    in the same transaction that found no legal hold covering it, removed in the one that
+    records the deletion. A hold placed meanwhile waits for it to finish (its lease bounds the
+    wait when the deleting process died)."""
+
+    __tablename__ = "deletions_in_progress"
+
+    recording_id: str = Field(primary_key=True, max_length=128)
+    kind: str = Field(max_length=16)  # "source" | "archive"
+    holder: str = Field(max_length=128)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ErasedIdentity(SQLModel, table=True):
+    """A person whose recordings an erasure request deleted, by the keyed hash of their
+    identity only: later runs do not archive that person's recordings from before the
+    request again."""
+
+    __tablename__ = "erased_identities"
+
+    identity_hmac: str = Field(primary_key=True, max_length=64)
+    erased_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    request_id: str = Field(max_length=32)
+
+
 class Backfill(SQLModel, table=True):
     """A backfill over [since, until) in chunks; ``cursor`` is where the next chunk starts, so
     an interrupted backfill resumes there when asked again for the same period and chunk."""

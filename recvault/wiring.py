@@ -16,42 +16,64 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from flows.services import Services
 from models.errors import ConfigError
-from models.policy.rules import Policy
-from models.ports import RecordingSource
 from models.settings import Settings, load_settings
 from storage.catalog.store import Catalog
-from storage.infobip.calls import CallsSource
-from storage.infobip.client import InfobipClient
-from storage.infobip.conversations import ConversationsSource
-from storage.s3.store import ObjectStore
-from storage.workdir import WorkDir
+
+if TYPE_CHECKING:
+    from models.ports import RecordingSource, SharedRateLimits
+    from storage.infobip.conversations import ConversationsSource
+    from storage.s3.store import ObjectStore
 
 
-def build_conversations(settings: Settings) -> ConversationsSource:
+def shared_rate_limits(settings: Settings) -> SharedRateLimits | None:
+    """Prefect global rate limits where runs report to a Prefect server (many workers may share
+    one Infobip account); none for a run in process without one."""
+    if not settings.shared_rate_limits or not os.environ.get("PREFECT_API_URL"):
+        return None
+    from flows.ratelimits import PrefectRateLimits
+
+    return PrefectRateLimits()
+
+
+def build_conversations(
+    settings: Settings, shared: SharedRateLimits | None = None
+) -> ConversationsSource:
     """The Conversations source with the configured profile (``RECVAULT_VIDEO_READINESS``,
     ``RECVAULT_SOURCE_DELETION`` and the routes); calls-files deletion gets a Calls API
     client of its own to find and delete the file a recording maps to."""
+    from storage.infobip.calls import CallsSource
+    from storage.infobip.client import InfobipClient
+    from storage.infobip.conversations import ConversationsSource
+
     deletion = settings.source_deletion
     return ConversationsSource(
-        InfobipClient.from_settings(settings),
+        InfobipClient.from_settings(settings, shared_limits=shared),
         video_readiness=settings.video_readiness,
         deletion=deletion,
-        calls_files=CallsSource.from_settings(settings) if deletion == "calls-files" else None,
+        calls_files=(
+            CallsSource.from_settings(settings, shared_limits=shared)
+            if deletion == "calls-files"
+            else None
+        ),
     )
 
 
 def build_sources(settings: Settings) -> dict[str, RecordingSource]:
     """The configured sources (``RECVAULT_SOURCES``), each built once."""
+    # Imported here: read-only commands need neither httpx nor the Infobip adapters.
+    from storage.infobip.calls import CallsSource
+
     sources: dict[str, RecordingSource] = {}
+    shared = shared_rate_limits(settings)
     for name in settings.sources:
         if name == "conversations":
-            sources[name] = build_conversations(settings)
+            sources[name] = build_conversations(settings, shared)
         elif name == "calls":
-            sources[name] = CallsSource.from_settings(settings)
+            sources[name] = CallsSource.from_settings(settings, shared_limits=shared)
         else:  # the settings validator only lets known names through
             raise ConfigError(f"RECVAULT_SOURCES: unknown source {name!r}")
     return sources
@@ -89,6 +111,10 @@ class ServicesFactory:
             self.settings.require("infobip_base_url", "infobip_api_key")
 
     def build(self) -> Services:
+        from models.policy.rules import Policy
+        from storage.s3.store import ObjectStore
+        from storage.workdir import WorkDir
+
         self._require()
         settings = self.settings
         policy = Policy.load(settings.policy_file)
@@ -111,6 +137,7 @@ class ServicesFactory:
             policy=policy,
             workdir=workdir,
             sources=sources,
+            evidence=evidence_store(settings),
         )
 
     @contextmanager
@@ -147,3 +174,20 @@ def open_reader(settings: Settings) -> Catalog:
     """The catalog for read-only commands: never migrates; an older schema gets a one-line
     "run recvault db upgrade"."""
     return Catalog.open(settings.resolved_database_url, migrate=False)
+
+
+def open_writer(settings: Settings) -> Catalog:
+    """The catalog for commands that change it without a run (``recvault retry``): migrated
+    to this version's schema like every writer."""
+    return Catalog.open(settings.resolved_database_url)
+
+
+def evidence_store(settings: Settings) -> ObjectStore | None:
+    """The bucket of the audit anchors when it is not the archive's (same endpoint and
+    credentials); None means the archive bucket."""
+    from storage.s3.store import ObjectStore
+
+    name = settings.audit_anchor_bucket
+    if name is None or name == settings.s3_bucket:
+        return None
+    return ObjectStore.from_settings(settings.model_copy(update={"s3_bucket": name}))

@@ -1,4 +1,4 @@
-"""Infobip's error bodies (infobip-api.md section 1.3) and the exception handlers raise."""
+"""Infobip's error bodies (docs/infobip.md, "Error bodies") and the exception handlers raise."""
 
 from __future__ import annotations
 

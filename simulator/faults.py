@@ -10,7 +10,7 @@ from typing import Protocol
 
 from simulator.scenario import RecordingPick, Scenario
 
-# Infobip's published x-throttling-info (infobip-api.md section 1.4): (per second, burst).
+# Infobip's published x-throttling-info (docs/infobip.md, "Rate limits"): (per second, burst).
 PUBLISHED_LIMITS: dict[str, tuple[float, float]] = {
     "metadata": (10.0, 20.0),
     "download": (100.0, 100.0),

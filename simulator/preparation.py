@@ -1,4 +1,4 @@
-"""Video download preparation and the account recording config (infobip-api.md section 9).
+"""Video download preparation and the account recording config (docs/infobip.md, "Video readiness").
 
 Not thread-safe on its own: ``SimulatorState`` calls it under its lock.
 """

@@ -47,7 +47,7 @@ Faults on requests (each a ``RequestFault``: the ``first_n`` requests per endpoi
     enforce_rate_limits  also answer 429 when Infobip's published limits are exceeded
                          (metadata 10/s burst 20, download 100/s burst 100, config 10/s burst 20)
 
-Calls API recordings (``calls``, a ``CallsScenario``; infobip-api.md section 2)
+Calls API recordings (``calls``, a ``CallsScenario``; docs/infobip.md, "The Calls API")
     count                recorded entities at start: calls, conferences and dialogs, drawn by
                          ``kinds_weights``; each call has one file (sometimes two: a recording
                          stopped and restarted), each conference 2-3 and each dialog 2
@@ -65,7 +65,7 @@ Calls API recordings (``calls``, a ``CallsScenario``; infobip-api.md section 2)
 
 Strict mode (``strict``; ``recvault simulator serve --strict``)
     only the routes Infobip publishes exist: no video preparation route, no Conversations
-    recording DELETE (infobip-api.md section 9); any other route answers a plain ``404``
+    recording DELETE (docs/infobip.md); any other route answers a plain ``404``
     without an Infobip body, as a gateway would. Video becomes downloadable only through the
     account switch (``video_download_preparation``): ``prep_delay_s`` after the recording (or
     the switch) appeared; before that, and always while the switch is off, its download

@@ -77,6 +77,7 @@ class SimulatorState:
         self.picks = self._make_picks(initial)
         self.deleted: set[str] = set()
         self.request_counts: Counter[tuple[str, int]] = Counter()
+        self.request_times: list[tuple[float, str]] = []
         self._listed: Counter[str] = Counter()
         self._first_listed_at: dict[str, float] = {}
         self._download_versions: Counter[str] = Counter()
@@ -144,6 +145,12 @@ class SimulatorState:
     def record(self, endpoint: str, status: int) -> None:
         with self._lock:
             self.request_counts[(endpoint, status)] += 1
+            self.request_times.append((time.monotonic(), endpoint))
+
+    def times(self, endpoint: str) -> list[float]:
+        """When each request to ``endpoint`` was answered (monotonic seconds)."""
+        with self._lock:
+            return [at for at, name in self.request_times if name == endpoint]
 
     def counts(self) -> Counter[tuple[str, int]]:
         with self._lock:
@@ -315,7 +322,7 @@ class SimulatorState:
             partial=wanted is not None,
             cut=cut,
             cut_after=after,
-            # What the published contract documents for 200/206 (infobip-api.md section 4.1).
+            # What the published contract documents for 200/206 (docs/infobip.md).
             content_type="application/octet-stream",
         )
 

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any, Literal
 
 import ffmpeg
 
-from models.errors import MediaError
+from models.errors import MediaError, MediaTimeout, MediaToolMissing
 
 log = logging.getLogger(__name__)
 
@@ -225,13 +226,15 @@ def _run(
                 check=False,
             )
         except FileNotFoundError:
-            raise MediaError(
+            raise MediaToolMissing(
                 f"{args[0]} not found on PATH: install ffmpeg (apt-get install ffmpeg)"
             ) from None
         except subprocess.TimeoutExpired:
             # subprocess.run has killed and reaped the child already.
             tail = redact_stderr(_read_tail(err), paths)
-            raise MediaError(f"{what} timed out after {timeout_s:g} s", stderr_tail=tail) from None
+            raise MediaTimeout(
+                f"{what} timed out after {timeout_s:g} s", stderr_tail=tail
+            ) from None
         if proc.returncode != 0:
             tail = redact_stderr(_read_tail(err), paths)
             raise MediaError(
@@ -248,8 +251,21 @@ def _read_tail(handle: Any) -> str:
     return bytes(handle.read()).decode("utf-8", errors="replace")
 
 
-def probe(path: Path, *, timeout_s: float = PROBE_TIMEOUT_S) -> MediaInfo:
-    """ffprobe ``path``; unreadable files and files without audio or video raise MediaError."""
+def require_tools() -> None:
+    """Both tools are installed (on PATH or where ``FFPROBE``/``FFMPEG`` point); a run checks
+    this before it claims anything, so a missing tool stops it instead of failing recordings."""
+    for tool in (FFPROBE, FFMPEG):
+        if shutil.which(tool) is None:
+            raise MediaToolMissing(
+                f"{tool} not found on PATH: install ffmpeg (apt-get install ffmpeg); "
+                "no recording was touched"
+            )
+
+
+def probe(path: Path, *, timeout_s: float | None = None) -> MediaInfo:
+    """ffprobe ``path``; unreadable files and files without audio or video raise MediaError,
+    a missing ffprobe ``MediaToolMissing`` and one that runs out of time ``MediaTimeout``."""
+    timeout_s = PROBE_TIMEOUT_S if timeout_s is None else timeout_s
     path = Path(path).absolute()
     args = [FFPROBE, "-hide_banner", "-loglevel", "error"]
     for key, value in _INPUT_OPTIONS.items():

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.prefect_server",
     "tests.fixtures.archive",
     "tests.fixtures.faults",
+    "tests.fixtures.ordering",
 ]
 
 _STRIPPED_PREFIXES = ("RECVAULT_", "AWS_", "PREFECT_API_URL")

@@ -19,9 +19,11 @@ from typing import TypeVar
 from flows.archive import steps
 from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
+from flows.audit.anchor import write_anchor
 from flows.services import Services
 from models.errors import CatalogUnavailable
 from models.scope import NEWEST_FIRST, ClaimScope
+from storage import media
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +69,7 @@ def run_archive(
 ) -> RunSummary:
     """``summary``: filled in as the run goes, so a caller still has it when the run fails."""
     summary = summary or RunSummary(started_at=deps.clock())
+    media.require_tools()
     deps.work.prepare()
     deps.bucket = deps.store.ensure_usable(
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True
@@ -99,6 +102,7 @@ def run_archive(
                 "outcomes": dict(summary.outcomes),
             },
         )
+    write_anchor(deps, run="archive")
     log.info("finished outcomes=%s catalog=%s", dict(summary.outcomes), summary.catalog)
     return summary
 

@@ -11,6 +11,8 @@ from flows.archive.common import Outcome, S, StepReport, StepResult, defer, fail
 from flows.services import Services
 from models.errors import (
     MediaError,
+    MediaTimeout,
+    MediaToolMissing,
     RecordingNotReady,
     SourceNotFound,
     WorkDirError,
@@ -151,6 +153,8 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
         return quarantined, Outcome.QUARANTINED
     try:
         info = media.probe(final)
+    except (MediaTimeout, MediaToolMissing):
+        raise  # the machine's problem, not the file's: retried or the run stops, never quarantined
     except MediaError as exc:
         quarantined = move(
             deps,

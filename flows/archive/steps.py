@@ -24,10 +24,13 @@ from models.errors import (
     CatalogError,
     ClaimLost,
     ConfigError,
+    MediaToolMissing,
     RecvaultError,
     SourceUnexpectedAnswer,
     WorkDirError,
 )
+from models.identity import identity_hmac
+from models.ports import SourceRecording
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, TERMINAL, VERIFIED, RecordingState
 from models.tables import Recording
@@ -59,7 +62,7 @@ def discover(
     """List the window (widened by the overlap margin) and upsert every element by recordingId."""
     start = since - timedelta(seconds=deps.settings.list_overlap_s)
     listed = new = updated = 0
-    pending = []
+    pending: list[SourceRecording] = []
     attention: Counter[str] = Counter()
     for source in deps.sources.values():
         for meta in source.list_recordings(since=start, until=until):
@@ -68,10 +71,14 @@ def discover(
             if meta.attention:
                 attention[meta.attention] += 1
             if len(pending) >= batch:
-                result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
+                result = deps.catalog.upsert_discovered(
+                    not_erased(deps, pending), at=deps.clock(), actor=deps.worker
+                )
                 new, updated, pending = new + result.new, updated + result.updated, []
     if pending:
-        result = deps.catalog.upsert_discovered(pending, at=deps.clock(), actor=deps.worker)
+        result = deps.catalog.upsert_discovered(
+            not_erased(deps, pending), at=deps.clock(), actor=deps.worker
+        )
         new, updated = new + result.new, updated + result.updated
     log.info("discovered listed=%d new=%d updated=%d", listed, new, updated)
     return DiscoverReport(
@@ -82,6 +89,41 @@ def discover(
         until=until,
         attention=dict(attention),
     )
+
+
+def not_erased(deps: Services, metas: list[SourceRecording]) -> list[SourceRecording]:
+    """Drops the recordings of people an erasure request was for that started before the
+    request: a later run must not archive them again. Matched by the keyed hash of the
+    identity (``RECVAULT_IDENTITY_KEY``); new calls after the request are archived as usual."""
+    key = deps.settings.identity_key
+    if key is None:
+        return metas
+    secret = key.get_secret_value()
+    hashes = {
+        m.recording_id: identity_hmac(m.participant_identity, key=secret)
+        for m in metas
+        if m.participant_identity
+    }
+    erased = deps.catalog.erased_identities(hashes.values()) if hashes else {}
+    if not erased:
+        return metas
+    keep: list[SourceRecording] = []
+    skipped: list[str] = []
+    for meta in metas:
+        when = erased.get(hashes.get(meta.recording_id, ""))
+        if when is not None and meta.started_at <= when:
+            skipped.append(meta.recording_id)
+        else:
+            keep.append(meta)
+    if skipped:
+        deps.catalog.append_audit(
+            event="erased_recordings_skipped",
+            actor=deps.worker,
+            at=deps.clock(),
+            detail={"recordings": skipped},
+        )
+        log.info("skipped recordings of erased persons count=%d", len(skipped))
+    return keep
 
 
 # --- one recording ---------------------------------------------------------------------------
@@ -157,6 +199,17 @@ def _advance(deps: Services, row: Recording, report: StepReport) -> Recording:
         )
         report.outcome = Outcome.WAITING
         report.error = str(exc)
+    except MediaToolMissing as exc:
+        # The machine's problem too, and every recording's: wait without using an attempt,
+        # and stop the run (the error reaches the run's caller as one line).
+        defer(
+            deps,
+            deps.catalog.get(recording_id),
+            str(exc),
+            _space_retry_s(deps),
+            last_error=f"MediaToolMissing: {exc}",
+        )
+        raise
     except RecvaultError as exc:
         if isinstance(exc, CatalogError):
             raise

@@ -15,7 +15,7 @@ from typing import Any
 from flows.archive.common import S, StepReport, StepResult, fail, move, sha256_file
 from flows.archive.source_steps import original_path
 from flows.services import Services
-from models.errors import ChecksumMismatch, MediaError
+from models.errors import ChecksumMismatch, MediaError, MediaToolMissing
 from models.keys import object_key
 from models.policy.facts import RecordingFacts
 from models.policy.retention import derivative_for, retain_until
@@ -213,6 +213,8 @@ def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
             guard(original.stat().st_size)
             try:
                 info = media.transcode(original, derived, target=target)
+            except MediaToolMissing:
+                raise  # the run stops; the recording waits for ffmpeg without using an attempt
             except MediaError as exc:
                 # The original is the evidence; a missing playback copy must not block it.
                 deps.catalog.append_audit(

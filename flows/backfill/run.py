@@ -18,6 +18,7 @@ from flows.archive import steps
 from flows.archive.run import ProgressListener, Submit, advance_all
 from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
+from flows.audit.anchor import write_anchor
 from flows.services import Services
 from models.scope import ClaimScope
 from models.tables import Backfill
@@ -99,6 +100,7 @@ def run_backfill(
             on_chunk(state)
     summary.finished_at = deps.clock()
     summary.catalog = deps.catalog.counts_by_state()
+    write_anchor(deps, run="backfill")
     return BackfillReport(
         backfill_id=backfill_id,
         chunks_total=state.chunks_total,

@@ -15,19 +15,31 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flows.services import Services
-from models.errors import LegalHoldActive, PolicyError, RecvaultError, StorageError
+from models.errors import (
+    ArchiveNotVerified,
+    CatalogError,
+    LegalHoldActive,
+    PolicyError,
+    RecvaultError,
+    StorageError,
+)
 from models.states import RecordingState
 from models.tables import ArchivedObject, Recording
+from storage.catalog.retention import DeletionGate
 from storage.s3.store import ObjectStore
 
 log = logging.getLogger(__name__)
 S = RecordingState
+# How long a deletion's in-progress marker holds without being recorded; a hold placed while
+# it stands waits at most this long (the marker of a process that died lapses then).
+GATE_LEASE_S = 300
 
 
 def iso(value: datetime | None) -> str | None:
@@ -71,11 +83,14 @@ def recording_prefixes(objects: Sequence[ArchivedObject]) -> list[str]:
     return sorted({o.key.rsplit("/", 1)[0] + "/" for o in objects if "/" in o.key})
 
 
-def list_versions(store: ObjectStore, objects: Sequence[ArchivedObject]) -> list[PlannedVersion]:
-    """Every version in the recording's folders, with its lock state (one HEAD per version)."""
+def list_versions(
+    store: ObjectStore, objects: Sequence[ArchivedObject], *, prefixes: Sequence[str] = ()
+) -> list[PlannedVersion]:
+    """Every version in the recording's folders (those of its objects, and ``prefixes``), with
+    its lock state (one HEAD per version)."""
     tracked = {(o.key, o.version_id): o for o in objects}
     found: list[PlannedVersion] = []
-    for prefix in recording_prefixes(objects):
+    for prefix in sorted(set(recording_prefixes(objects)) | set(prefixes)):
         for listed in store.iter_versions(prefix):
             info = store.head(listed.key, version_id=listed.version_id)
             if info is None:  # deleted between the listing and the HEAD
@@ -105,9 +120,14 @@ def original_of(objects: Sequence[ArchivedObject]) -> ArchivedObject | None:
 def source_deletion_problem(
     row: Recording, objects: Sequence[ArchivedObject], holds: Sequence[int]
 ) -> str | None:
-    """Why the source copy may not be deleted now, or None."""
+    """Why the source copy may not be deleted now, or None. An EXPIRED recording whose source
+    copy outlived the archive qualifies: its retention is over everywhere."""
     if holds:
         return f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+    if row.source_deleted_at is not None:
+        return "the source copy is already deleted"
+    if row.state == S.EXPIRED:
+        return None
     if row.state != S.ARCHIVED:
         return f"state is {row.state}; only ARCHIVED recordings qualify"
     original = original_of(objects)
@@ -169,15 +189,78 @@ def certificate(
         "source_sha256": row.source_sha256,
         "source_size_bytes": row.source_size_bytes,
         "objects": [v.as_dict() for v in versions],
-        "legal_holds": "none active at deletion",
+        # "legal_holds" is written by the catalog in the transaction that records the deletion:
+        # the hold status the deletion's own transaction observed (see DeletionGate).
         **extra,
     }
+
+
+def reverify_archive(deps: Services, row: Recording, original: ArchivedObject) -> dict[str, Any]:
+    """No verified copy, no deletion: right before the source copy goes, the archived original
+    must still be there, the same version, size and SHA-256 (by the store's checksum, or read
+    back and hashed where the store keeps none). Returns what was checked, for the certificate;
+    raises ``ArchiveNotVerified`` (audited) when the copy is missing, different or unreadable."""
+    at = deps.clock()
+    try:
+        result = deps.store.verify(
+            original.key,
+            version_id=original.version_id,
+            sha256=original.sha256,
+            size_bytes=original.size_bytes,
+        )
+    except StorageError as exc:
+        reason = f"the archived original failed re-verification: {exc}"
+        audit_refusal(deps, row.recording_id, "source_deletion", reason)
+        raise ArchiveNotVerified(
+            f"recording {row.recording_id}: source copy not deleted: {reason}"
+        ) from exc
+    return {
+        "result": "re-verified",
+        "method": result.method,
+        "at": iso(at),
+        "bucket": original.bucket,
+        "key": original.key,
+        "version_id": original.version_id,
+        "sha256": result.sha256,
+        "size_bytes": result.size_bytes,
+        "recorded_verification_at": iso(original.verified_at),
+    }
+
+
+def _hold_reason(holds: Sequence[int]) -> str:
+    return f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+
+
+@contextmanager
+def deletion_gate(
+    deps: Services, recording_id: str, *, kind: str, action: str
+) -> Iterator[DeletionGate]:
+    """Checks the holds and marks the deletion in progress in one transaction ordered with hold
+    placement, so a hold either refuses this deletion or waits for it to finish. The catalog
+    removes the marker when it records the deletion; a failure removes it here."""
+    gate = deps.catalog.begin_deletion(
+        recording_id, kind=kind, holder=deps.worker[:128], at=deps.clock(), lease_s=GATE_LEASE_S
+    )
+    if gate.holds:
+        reason = _hold_reason(gate.holds)
+        audit_refusal(deps, recording_id, action, reason)
+        raise LegalHoldActive(f"recording {recording_id}: {kind} copy not deleted: {reason}")
+    try:
+        yield gate
+    except BaseException:
+        try:
+            deps.catalog.end_deletion(recording_id, holder=gate.holder)
+        except CatalogError:  # the marker's lease lapses on its own
+            log.warning("deletion marker left recording_id=%s", recording_id)
+        raise
 
 
 def delete_source_copy(
     deps: Services, recording_id: str, *, why: str, rule: str | None
 ) -> Recording:
-    """Deletes the copy at Infobip after checking, on committed state, that it may go."""
+    """Deletes the copy at Infobip after checking, on committed state, that it may go, and
+    after re-verifying the archived original; holds are checked once more, in the transaction
+    that marks the deletion in progress, right before the call to the source."""
     row = deps.catalog.get(recording_id)
     objects = deps.catalog.objects(recording_id)
     holds = deps.catalog.holds_covering(recording_id)
@@ -187,30 +270,45 @@ def delete_source_copy(
         error = LegalHoldActive if holds else PolicyError
         raise error(f"recording {recording_id}: source copy not deleted: {problem}")
     original = original_of(objects)
-    assert original is not None  # noqa: S101 - source_deletion_problem checked it
-    receipt = deps.source_for(row).delete(row)
-    note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
-    at = deps.clock()
-    cert = certificate(
-        deps,
-        kind="source_deletion",
-        row=row,
-        at=at,
-        why=why,
-        rule=rule,
-        where="infobip",
-        verified_sha256=original.sha256,
-        verified_at=iso(original.verified_at),
-        verified_key=original.key,
-        verified_version_id=original.version_id,
-        confirmed_by=receipt.confirmed_by,
-        source_deleted_at=iso(receipt.deleted_at),
-        outcome=note,
-    )
-    done = deps.catalog.record_source_deletion(
-        recording_id, sha256=original.sha256, at=at, actor=deps.actor, certificate=cert
-    )
-    log.info("source deleted recording_id=%s sha256=%s", recording_id, original.sha256)
+    verified: dict[str, Any] = {}
+    if row.state == S.EXPIRED or original is None:
+        check: dict[str, Any] = {
+            "result": "no archived copy: the archive expired "
+            f"{iso(row.expired_at)} (retention ended), so there is nothing to re-verify and "
+            "nothing left to keep",
+        }
+        sha256 = row.source_sha256 or ""
+    else:
+        check = reverify_archive(deps, row, original)
+        sha256 = original.sha256
+        verified = {
+            "verified_sha256": original.sha256,
+            "verified_at": iso(original.verified_at),
+            "verified_key": original.key,
+            "verified_version_id": original.version_id,
+        }
+    with deletion_gate(deps, recording_id, kind="source", action="source_deletion") as gate:
+        receipt = deps.source_for(gate.row).delete(gate.row)
+        note = f"deleted at the source ({row.source}), confirmed: {receipt.confirmed_by}"
+        at = deps.clock()
+        cert = certificate(
+            deps,
+            kind="source_deletion",
+            row=gate.row,
+            at=at,
+            why=why,
+            rule=rule,
+            where="infobip",
+            archive_check=check,
+            confirmed_by=receipt.confirmed_by,
+            source_deleted_at=iso(receipt.deleted_at),
+            outcome=note,
+            **verified,
+        )
+        done = deps.catalog.record_source_deletion(
+            recording_id, sha256=sha256, at=at, actor=deps.actor, certificate=cert, gate=gate
+        )
+    log.info("source deleted recording_id=%s sha256=%s", recording_id, sha256)
     return done
 
 
@@ -230,17 +328,55 @@ def delete_archive(
     rule: str | None,
     retain_until: datetime | None,
     bypass_governance: bool = False,
+    source_first: bool = False,
     **extra: Any,
 ) -> Recording:
-    """Deletes ``versions`` (the plan's), checks nothing is left, and tombstones the recording."""
+    """Deletes ``versions`` (the plan's), checks nothing is left, and tombstones the recording.
+    ``source_first``: refuse while the copy at the source is not deleted yet (an expiry under a
+    rule that deletes it: the archive never expires before that copy is gone)."""
     row = deps.catalog.get(recording_id)
     holds = deps.catalog.holds_covering(recording_id)
     if holds:
-        reason = f"a legal hold is active (hold {', '.join(f'#{h}' for h in holds)})"
+        reason = _hold_reason(holds)
         audit_refusal(deps, recording_id, kind, reason)
         raise LegalHoldActive(f"recording {recording_id}: archive not deleted: {reason}")
     if row.state not in (S.ARCHIVED, S.SOURCE_DELETED):
         raise PolicyError(f"recording {recording_id}: state is {row.state}; nothing to delete")
+    if source_first and row.source_deleted_at is None and row.state != S.SOURCE_DELETED:
+        reason = "the source copy is not deleted yet; the archive expires after it"
+        audit_refusal(deps, recording_id, kind, reason)
+        raise PolicyError(f"recording {recording_id}: archive not deleted: {reason}")
+    with deletion_gate(deps, recording_id, kind="archive", action=kind) as gate:
+        return delete_versions(
+            deps,
+            gate,
+            versions,
+            kind=kind,
+            event=event,
+            why=why,
+            rule=rule,
+            retain_until=retain_until,
+            bypass_governance=bypass_governance,
+            **extra,
+        )
+
+
+def delete_versions(
+    deps: Services,
+    gate: DeletionGate,
+    versions: Sequence[PlannedVersion],
+    *,
+    kind: str,
+    event: str,
+    why: str,
+    rule: str | None,
+    retain_until: datetime | None,
+    bypass_governance: bool,
+    source_deleted_at: datetime | None = None,
+    **extra: Any,
+) -> Recording:
+    row = gate.row
+    recording_id = row.recording_id
     where = f"s3://{deps.store.bucket}"
     deleted: list[PlannedVersion] = []
     error: RecvaultError | None = None
@@ -285,6 +421,7 @@ def delete_archive(
                 actor=deps.actor,
                 event="deletion_incomplete",
                 detail=certify(error=str(error)),
+                gate=gate,
             )
         raise error
     cert = certify(retain_until=iso(retain_until), bypass_governance=bypass_governance)
@@ -297,6 +434,8 @@ def delete_archive(
         actor=deps.actor,
         event=event,
         certificate=cert,
+        gate=gate,
+        source_deleted_at=source_deleted_at,
     )
     log.info(
         "archive deleted recording_id=%s versions=%d event=%s", recording_id, len(deleted), event

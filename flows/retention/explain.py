@@ -7,9 +7,14 @@ from typing import Any
 
 from flows.retention.delete import iso
 from flows.retention.holds import hold_json
-from flows.retention.steps import effective_retain_until, is_verified
+from flows.retention.steps import effective_retain_until, is_verified, source_gone
 from models.policy.facts import RecordingFacts
-from models.policy.retention import Decision, decide_expiry, decide_source_deletion
+from models.policy.retention import (
+    Decision,
+    decide_expiry,
+    decide_source_deletion,
+    expiry_after_source,
+)
 from models.policy.rules import Policy
 from models.states import RecordingState
 from storage.catalog.store import Catalog
@@ -46,6 +51,10 @@ def explain_recording(
                 f"expired {iso(row.expired_at)}: {row.expired_reason or 'no reason recorded'}",
                 f"archived under rule {row.policy_rule!r}; retained until {iso(row.retain_until)}",
                 "the catalog keeps a tombstone: ids, hashes, dates and the rule",
+                f"source copy: deleted {iso(row.source_deleted_at)}"
+                if row.source_deleted_at is not None
+                else "source copy: not deleted by recvault; the next retention run deletes it "
+                "when the rule deletes source copies",
             ],
         }
         return out
@@ -55,13 +64,16 @@ def explain_recording(
     on_hold = bool(holds)
     source = decide_source_deletion(
         state,
+        source_gone=source_gone(row),
         verified=is_verified(row, objects),
         on_hold=on_hold,
         rule=rule,
         archived_at=row.archived_at,
         now=now,
     )
-    expiry = decide_expiry(state, retain_until=until, on_hold=on_hold, now=now)
+    expiry = expiry_after_source(
+        decide_expiry(state, retain_until=until, on_hold=on_hold, now=now), source
+    )
     lines = policy.explain(RecordingFacts.from_row(row))
     if row.policy_rule and row.policy_rule != rule.name:
         lines.append(f"archived under rule {row.policy_rule!r}, which no longer matches first")

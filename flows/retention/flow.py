@@ -83,4 +83,7 @@ def to_markdown(run: RetentionRun) -> str:
     lines += [
         f"| {i.recording_id} | {i.action} | {i.decision} | {i.reason} |" for i in plan.items[:200]
     ]
+    lines += [
+        f"| {i.recording_id} | {i.action} | wait | {i.reason} |" for i in plan.waiting_items[:200]
+    ]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flows.audit.anchor import AnchorReport, write_anchor
 from flows.retention.delete import (
     PlannedVersion,
     audit_refusal,
@@ -47,6 +48,7 @@ from models.policy.retention import (
     Decision,
     decide_expiry,
     decide_source_deletion,
+    expiry_after_source,
     retain_until,
     source_delete_due,
 )
@@ -112,7 +114,9 @@ class RetentionPlan:
     items: list[PlanItem] = field(default_factory=list)
     holds_to_apply: list[HoldToApply] = field(default_factory=list)
     considered: int = 0
-    waiting: int = 0
+    waiting: int = 0  # recordings with a deletion still to come
+    notes: list[str] = field(default_factory=list)  # what the run cannot do, and why
+    waiting_items: list[PlanItem] = field(default_factory=list)  # each with its reason and date
 
     @property
     def deletions(self) -> list[PlanItem]:
@@ -132,7 +136,9 @@ class RetentionPlan:
             "refusals": len(self.items) - len(self.deletions) - len(self.due),
             "due": len(self.due),
             "holds_to_apply": [h.as_dict() for h in self.holds_to_apply],
+            "notes": list(self.notes),
             "items": [item.as_dict() for item in self.items],
+            "waiting_items": [item.as_dict() for item in self.waiting_items],
         }
 
 
@@ -182,6 +188,7 @@ class RetentionRun(ResultTally):
     dry_run: bool
     results: list[ItemResult] = field(default_factory=list)
     holds_applied: int = 0
+    anchor: AnchorReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +196,7 @@ class RetentionRun(ResultTally):
             "plan": self.plan.as_dict(),
             **self.tally(),
             "holds_applied": self.holds_applied,
+            "audit_anchor": self.anchor.as_dict() if self.anchor else None,
         }
 
 
@@ -196,7 +204,18 @@ class RetentionRun(ResultTally):
 
 
 def rule_for(deps: Services, row: Recording) -> Rule:
+    """The rule that applies to ``row``. A tombstone lost the metadata some rules match on
+    (tags live in the raw metadata), so it keeps the rule it was archived under when the
+    policy still has it."""
+    if row.state == S.EXPIRED and row.policy_rule:
+        kept = deps.policy.get(row.policy_rule)
+        if kept is not None:
+            return kept
     return deps.policy.match(RecordingFacts.from_row(row)).rule
+
+
+def source_gone(row: Recording) -> bool:
+    return row.source_deleted_at is not None or row.state == S.SOURCE_DELETED
 
 
 def effective_retain_until(
@@ -247,6 +266,12 @@ def _not_yet(decision: Decision, due: datetime | None, now: datetime) -> Decisio
     return decision
 
 
+def _deletes_at_source(deps: Services, recording_id: str) -> bool:
+    """Can this deployment delete the recording's source copy? (Not with deletion off.)"""
+    source = deps.sources.get(deps.catalog.get(recording_id).source)
+    return source is not None and source.deletion_unavailable() is None
+
+
 def source_deletion_due(deps: Services, row: Recording, decision: Decision) -> Decision:
     """A deletion the policy allows, as ``due`` where this deployment deletes nothing at the
     recording's source (source deletion off, or the source not configured here)."""
@@ -286,50 +311,54 @@ def plan_retention(deps: Services) -> RetentionPlan:
     plan = RetentionPlan(at=now)
     holds = deps.catalog.active_holds_by_recording()
     bucket = f"s3://{deps.store.bucket}"
-    for row, objects in deps.catalog.iter_with_objects({S.ARCHIVED, S.SOURCE_DELETED}):
+    candidates = deps.catalog.iter_with_objects(
+        {S.ARCHIVED, S.SOURCE_DELETED}, expired_with_source=True
+    )
+    for row, objects in candidates:
         plan.considered += 1
         rule = rule_for(deps, row)
         held = tuple(holds.get(row.recording_id, ()))
         source = decide_source_deletion(
             RecordingState(row.state),
+            source_gone=source_gone(row),
             verified=is_verified(row, objects),
             on_hold=bool(held),
             rule=rule,
             archived_at=row.archived_at,
             now=now,
         )
-        if row.archived_at is not None:
+        if row.archived_at is not None and row.state != S.EXPIRED:
             source = _not_yet(source, source_delete_due(rule, row.archived_at), now)
         if source.proceed:
             source = source_deletion_due(deps, row, source)
-        if source.action in (Action.DELETE, Action.BLOCKED, Action.DUE):
-            plan.items.append(_item(row, rule, DELETE_SOURCE, source, "infobip", holds=held))
+        if source.action is not Action.SKIP:
+            item = _item(row, rule, DELETE_SOURCE, source, "infobip", holds=held)
+            (plan.waiting_items if source.action is Action.WAIT else plan.items).append(item)
         until = effective_retain_until(rule, row, objects)
         expiry = decide_expiry(
             RecordingState(row.state), retain_until=until, on_hold=bool(held), now=now
         )
-        expiry = _not_yet(expiry, until, now)
+        expiry = expiry_after_source(_not_yet(expiry, until, now), source)
         versions: list[PlannedVersion] = []
         if expiry.proceed:
             versions = list_versions(deps.store, objects)
             until = effective_retain_until(rule, row, objects, versions)
             expiry = check_store(expiry, versions, now)
-        if expiry.action in (Action.DELETE, Action.BLOCKED):
-            plan.items.append(
-                _item(
-                    row,
-                    rule,
-                    EXPIRE,
-                    expiry,
-                    bucket,
-                    retain_until=until,
-                    holds=held,
-                    versions=tuple(versions),
-                )
+        if expiry.action is not Action.SKIP:
+            item = _item(
+                row,
+                rule,
+                EXPIRE,
+                expiry,
+                bucket,
+                retain_until=until,
+                holds=held,
+                versions=tuple(versions),
             )
+            (plan.waiting_items if expiry.action is Action.WAIT else plan.items).append(item)
         if Action.WAIT in (source.action, expiry.action):
             plan.waiting += 1
-    plan.holds_to_apply = plan_hold_sync(deps)
+    plan.holds_to_apply = plan_hold_sync(deps, plan.notes)
     log.info(
         "retention planned considered=%d deletions=%d refusals=%d holds_to_apply=%d",
         plan.considered,
@@ -379,6 +408,7 @@ def execute_item(deps: Services, item: PlanItem) -> ItemResult:
         if item.action == DELETE_SOURCE:
             row = delete_source_copy(deps, item.recording_id, why=item.reason, rule=item.rule)
         else:
+            rule = deps.policy.get(item.rule)
             row = delete_archive(
                 deps,
                 item.recording_id,
@@ -388,6 +418,9 @@ def execute_item(deps: Services, item: PlanItem) -> ItemResult:
                 why=item.reason,
                 rule=item.rule,
                 retain_until=item.retain_until,
+                source_first=rule is not None
+                and rule.delete_source_after_days is not None
+                and _deletes_at_source(deps, item.recording_id),
             )
     except (CatalogError, ConfigError):
         # A catalog outage or a route that does not exist: stop the run, record nothing.
@@ -405,6 +438,26 @@ def execute_item(deps: Services, item: PlanItem) -> ItemResult:
     return ItemResult(item.recording_id, item.action, "done", item.reason, str(row.state))
 
 
+APPLY_HOLD = "apply_hold"
+
+
+def _apply_hold(deps: Services, run: RetentionRun, job: HoldToApply) -> list[ItemResult]:
+    """One recording's S3 legal hold; a failure is that recording's result, never the run's
+    end (the catalog hold already blocks every deletion of it)."""
+    try:
+        run.holds_applied += apply_hold_to_recording(deps, job.hold_id, job.recording_id)
+    except CatalogError:
+        raise
+    except RecvaultError as exc:
+        log.warning(
+            "legal hold not applied hold_id=%d recording_id=%s", job.hold_id, job.recording_id
+        )
+        state = str(deps.catalog.get(job.recording_id).state)
+        detail = f"hold #{job.hold_id}: S3 legal hold not set: {exc}"
+        return [ItemResult(job.recording_id, APPLY_HOLD, "failed", detail, state)]
+    return []
+
+
 def _refusal_action(action: str) -> str:
     return {DELETE_SOURCE: "source_deletion", EXPIRE: "archive_expiry"}.get(action, action)
 
@@ -413,7 +466,7 @@ def apply_plan(deps: Services, plan: RetentionPlan) -> RetentionRun:
     run = RetentionRun(plan=plan, dry_run=False)
     with retention_lock(deps) as renew:
         for job in plan.holds_to_apply:
-            run.holds_applied += apply_hold_to_recording(deps, job.hold_id, job.recording_id)
+            run.results.extend(_apply_hold(deps, run, job))
             renew()
         # Source copies first: an expiry in the same run then finds the state SOURCE_DELETED.
         ordered = [i for i in plan.items if i.action == DELETE_SOURCE]
@@ -421,6 +474,7 @@ def apply_plan(deps: Services, plan: RetentionPlan) -> RetentionRun:
         for item in ordered:
             run.results.append(execute_item(deps, item))
             renew()
+    run.anchor = write_anchor(deps, run="retention")
     log.info(
         "retention applied done=%d refused=%d failed=%d due=%d",
         run.count("done"),

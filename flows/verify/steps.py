@@ -1,12 +1,17 @@
 """Re-reads archived objects and compares them with the catalog (``recvault verify [--deep]``).
 
 Plain functions over the catalog and the object store; nothing here trusts S3's own checksum:
-every object is streamed back and hashed, so a store that lies or lost bytes is caught.
+every object is streamed back and hashed, so a store that lies or lost bytes is caught. A HEAD
+of each key also checks that the catalog's version is still the key's current version (not
+overwritten, not under a delete marker).
 
 ``--deep`` adds what only the whole archive can show:
 
 - every object the catalog lists as locked still has that Object Lock mode and retain-until;
-- the audit chain is intact, every verified recording has exactly one ``archived`` event, and
+- the audit chain is intact and agrees with every audit anchor, deleted recordings have their
+  certificates, the holds table is the replay of the hold events and held versions are under
+  S3 legal hold (``flows.audit.check``); every verified recording has exactly one ``archived``
+  event, and
   no source deletion (``source_deleted`` event or a move to SOURCE_DELETED) was recorded
   before that recording's ``archived`` event;
 - every object version under the archive prefix is referenced by a catalog row (bucket, key,
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from flows.audit.check import verify_audit
 from models.errors import ObjectStoreError, StorageError
 from models.keys import ARCHIVE_PREFIX
 from models.states import IN_PROGRESS, VERIFIED, RecordingState
@@ -89,7 +95,11 @@ def verify_archive(
     *,
     deep: bool = False,
     on_object: Callable[[int], None] | None = None,
+    anchors: ObjectStore | None = None,
+    identity_key: str | None = None,
 ) -> VerifyReport:
+    """``anchors``: the bucket of the audit anchors (default: the archive bucket);
+    ``identity_key``: to check participant hold scopes against their keyed hashes."""
     report = VerifyReport()
     # A missing or unreachable bucket is one error (BucketNotFound, ...), not a problem per object.
     next(iter(store.iter_objects(ARCHIVE_PREFIX)), None)
@@ -102,6 +112,7 @@ def verify_archive(
         for obj in objects:
             report.objects += 1
             report.problems.extend(_check_object(store, row.recording_id, obj, report))
+            report.problems.extend(check_current_version(store, row.recording_id, obj))
             if on_object:
                 on_object(report.objects)
     if deep:
@@ -109,9 +120,12 @@ def verify_archive(
             if row.state in VERIFIED:
                 report.problems.extend(check_locks(store, row.recording_id, objects))
         events = catalog.audit_events()
-        report.audit_events_checked = len(events)
+        audit = verify_audit(
+            catalog, anchors=anchors or store, store=store, identity_key=identity_key
+        )
+        report.audit_events_checked = audit.events
         report.problems.extend(
-            Problem(None, "audit_events", issue) for issue in catalog.verify_audit_chain()
+            Problem(None, p.where, f"{p.kind}: {p.problem}") for p in audit.problems
         )
         report.problems.extend(check_audit_trail(rows, events))
         report.audit_chain_checked = True
@@ -153,6 +167,40 @@ def _check_object(
     if problems:
         log.error("verification failed recording_id=%s key=%s", recording_id, obj.key)
     return problems
+
+
+def check_current_version(
+    store: ObjectStore, recording_id: str, obj: ArchivedObject
+) -> list[Problem]:
+    """The catalog's version is still the current version of its key (one HEAD without a
+    version): a newer version written over the evidence, or a delete marker on top of it, is
+    what a reader of the key gets instead, so it is a problem even while the old version
+    itself still reads back fine."""
+    if obj.deleted_at is not None:
+        return []
+    try:
+        current = store.head(obj.key)
+    except StorageError as exc:
+        return [Problem(recording_id, obj.key, f"cannot read its current version: {exc}")]
+    if current is None:
+        return [
+            Problem(
+                recording_id,
+                obj.key,
+                "the key has no current version (a delete marker is on top of the archived "
+                f"version {obj.version_id}): remove the delete marker",
+            )
+        ]
+    if obj.version_id and current.version_id and current.version_id != obj.version_id:
+        return [
+            Problem(
+                recording_id,
+                obj.key,
+                f"the key's current version is {current.version_id}, not the archived version "
+                f"{obj.version_id} (overwritten): readers of the key get other bytes",
+            )
+        ]
+    return []
 
 
 def check_locks(

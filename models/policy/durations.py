@@ -12,6 +12,7 @@ from typing import Literal
 
 Target = Literal["opus", "mp3", "mp4"]
 MAX_YEARS = 100  # keeps every retain-until date far from datetime's year 9999
+MAX_DAYS = MAX_YEARS * 366  # the same bound for counts of days (delete_source, transitions)
 DURATION_HINT = "a duration like 7y or 90d"
 
 _SHORT = re.compile(r"(\d+)([yd])", re.IGNORECASE)
@@ -29,6 +30,12 @@ class Duration:
             return f"{self.years}y" if self.years else f"{self.days}d"
         parts = ((self.years, "Y"), (self.months, "M"), (self.days, "D"))
         return "P" + "".join(f"{n}{unit}" for n, unit in parts if n)
+
+    @property
+    def min_days(self) -> int:
+        """The fewest days this duration can span on the calendar (365-day years, 28-day
+        months), for comparing it with a number of days whatever the start date."""
+        return self.years * 365 + self.months * 28 + self.days
 
     def after(self, start: datetime) -> datetime:
         """``start`` plus this duration on the calendar; the day is clamped to the month's

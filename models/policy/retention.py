@@ -91,20 +91,30 @@ _HOLD = "a legal hold is active"
 def decide_source_deletion(
     state: RecordingState,
     *,
+    source_gone: bool,
     verified: bool,
     on_hold: bool,
     rule: Rule,
     archived_at: datetime | None,
     now: datetime,
 ) -> Decision:
-    """May the copy at Infobip be deleted now? Only ARCHIVED, verified, unheld and due."""
+    """May the copy at Infobip be deleted now? Decided from whether that copy is still there,
+    never from the archive's state: only ARCHIVED, verified, unheld and due recordings, and
+    EXPIRED ones whose source copy outlived the archive (an older recvault let the archive
+    expire first; the retention is over, so that copy goes too)."""
     now = _aware("now", now)
-    if state in (RecordingState.SOURCE_DELETED, RecordingState.EXPIRED):
-        return Decision(Action.SKIP, f"source copy already gone (state {state})")
+    if source_gone or state is RecordingState.SOURCE_DELETED:
+        return Decision(Action.SKIP, "source copy already gone")
     if rule.delete_source_after_days is None:
         return Decision(Action.SKIP, f"rule {rule.name!r} keeps the source copy (never)")
     if on_hold:
         return Decision(Action.BLOCKED, _HOLD)
+    if state is RecordingState.EXPIRED:
+        return Decision(
+            Action.DELETE,
+            f"rule {rule.name!r}: the archive has expired (retention ended) while the source "
+            "copy was still there; it goes too",
+        )
     if state is not RecordingState.ARCHIVED:
         return Decision(Action.BLOCKED, f"state is {state}; only ARCHIVED recordings qualify")
     if not verified:
@@ -117,6 +127,28 @@ def decide_source_deletion(
     if now < due:
         return Decision(Action.WAIT, f"rule {rule.name!r}: due {due:%Y-%m-%d %H:%M}Z", due)
     return Decision(Action.DELETE, f"rule {rule.name!r}: delete_source {rule.delete_source}", due)
+
+
+def expiry_after_source(expiry: Decision, source: Decision) -> Decision:
+    """The archive never expires while the copy at the source is still due for deletion: it
+    would leave that copy behind for good. The source deletion runs first in the same run.
+    Where this deployment deletes nothing at the source (``DUE``: deletion off), waiting could
+    not help: the archive expires on time and the source copy is reported as due."""
+    if not expiry.proceed or source.action in (Action.SKIP, Action.DELETE, Action.DUE):
+        return expiry
+    if source.action is Action.WAIT:
+        due = f" {source.due_at:%Y-%m-%d %H:%M}Z" if source.due_at else ""
+        return Decision(
+            Action.WAIT,
+            f"{expiry.reason}, but the source copy is due for deletion{due}; "
+            "the archive expires after it",
+            source.due_at,
+        )
+    return Decision(
+        Action.BLOCKED,
+        f"{expiry.reason}, but the source copy is not deleted yet ({source.reason})",
+        expiry.due_at,
+    )
 
 
 def decide_expiry(

@@ -1,7 +1,7 @@
 """The retention policy: which rule applies to a recording, and why.
 
 Pure rules, no I/O beyond reading the TOML file; what a rule decides (dates, derivative,
-deletions) lives in ``models/retention.py`` and is re-exported here. The file format is
+deletions) lives in ``models/policy/retention.py``. The file format is
 documented in the shipped default, ``models/policy/default_policy.toml`` (the one copy, loaded with
 importlib.resources so an installed package finds it too). Rules are tried in order and the
 first whose ``match`` keys all pass wins; the last rule must be a catch-all (no match keys),
@@ -46,7 +46,7 @@ from pydantic import (
 )
 
 from models.errors import ConfigError
-from models.policy.durations import Duration, parse_duration
+from models.policy.durations import MAX_DAYS, MAX_YEARS, Duration, parse_duration
 from models.policy.facts import RecordingFacts
 from models.source import MediaType
 
@@ -117,7 +117,7 @@ class Rule(BaseModel):
     set_retain_until_on_upload: StrictBool = False
     delete_source: str = "never"
     storage_class: Annotated[StorageClass, BeforeValidator(_upper)] = "STANDARD"
-    transition_after_days: StrictInt | None = Field(default=None, ge=0)
+    transition_after_days: StrictInt | None = Field(default=None, ge=0, le=MAX_DAYS)
     derivative: Annotated[
         Literal["none", "auto", "opus", "mp3", "mp4"],
         BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
@@ -144,11 +144,14 @@ class Rule(BaseModel):
     @classmethod
     def _delete_source(cls, value: object) -> object:
         text = value.strip().lower() if isinstance(value, str) else value
-        if text in ("never", "immediately") or (
-            isinstance(text, str) and _DELETE_AFTER.fullmatch(text)
-        ):
+        if text in ("never", "immediately"):
             return text
-        raise ValueError(f"{value!r} is not one of immediately, never or after:<N>d")
+        m = _DELETE_AFTER.fullmatch(text) if isinstance(text, str) else None
+        if m is None:
+            raise ValueError(f"{value!r} is not one of immediately, never or after:<N>d")
+        if int(m.group(1)) > MAX_DAYS:
+            raise ValueError(f"{value!r} is longer than {MAX_YEARS} years")
+        return text
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
@@ -157,6 +160,20 @@ class Rule(BaseModel):
                 raise ValueError("set_retain_until_on_upload = true needs an object_lock_mode")
             if self.object_lock_required:
                 raise ValueError("object_lock_required = true needs an object_lock_mode")
+        elif self.object_lock_mode == "COMPLIANCE" and not self.set_retain_until_on_upload:
+            raise ValueError(
+                "object_lock_mode COMPLIANCE with set_retain_until_on_upload = false locks "
+                "nothing (an object without a retain-until date is not retained): remove "
+                "set_retain_until_on_upload or set it to true"
+            )
+        delay = self.delete_source_after_days
+        if delay is not None and self.retention.min_days < delay:
+            raise ValueError(
+                f"retention {self.retention} is shorter than delete_source {self.delete_source}: "
+                "the archive would expire while the copy at Infobip is still due for deletion "
+                f"(and the source copy would then outlive it); keep at least {delay}d or delete "
+                "the source copy sooner"
+            )
         if self.transition_after_days is not None and self.storage_class == "STANDARD":
             raise ValueError(
                 "transition_after_days needs a storage_class to move to, e.g. DEEP_ARCHIVE"
@@ -196,6 +213,10 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
+    # What an erasure request does with the other legs (the other participants' recordings)
+    # of the person's conversations: "keep" them (the default: they are other people's
+    # records too, and an agent's leg is the company's) or "erase" them with the person's own.
+    erasure_other_legs: Literal["keep", "erase"] = "keep"
     rules: tuple[Rule, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -2,7 +2,8 @@
 
 Exit codes (also in the README): 0 done; 1 unexpected; 2 usage or configuration; 3 Infobip
 refused the credentials; 4 Infobip unreachable or failing; 5 storage (S3, work dir);
-6 catalog; 7 policy; 8 verification found problems; 130 interrupted.
+6 catalog; 7 policy; 8 verification found problems; 9 deletions incomplete; 10 nothing matched
+what was named (erase, hold place); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typer.exceptions import TyperException
 
 from models.errors import RecvaultError
 from models.settings import Settings, load_settings
+from recvault.cli.audit import audit_app
 from recvault.cli.dates import check_window, parse_chunk, parse_when
 from recvault.cli.retention import erase_command, hold_app, retention_app
 
@@ -218,6 +220,49 @@ def verify(
 
 
 @app.command()
+def retry(
+    recording_id: Annotated[
+        list[str] | None,
+        typer.Option("--recording-id", help="A FAILED or QUARANTINED recording (repeatable)."),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Every recording in FAILED or QUARANTINED.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-queue FAILED or QUARANTINED recordings: the next archive run starts them afresh."""
+    if bool(recording_id) == (status is not None):
+        raise typer.BadParameter(
+            "give --recording-id (one or more) or --status FAILED|QUARANTINED", param_hint="scope"
+        )
+    if status is not None and status.strip().upper() not in ("FAILED", "QUARANTINED"):
+        raise typer.BadParameter(
+            f"{status!r}: only FAILED or QUARANTINED recordings can be retried",
+            param_hint="--status",
+        )
+    from flows.services import default_actor, utc_now
+    from recvault.wiring import open_writer
+
+    with open_writer(_settings()) as catalog:
+        requeued = catalog.requeue(
+            recording_ids=recording_id or [], status=status, actor=default_actor(), at=utc_now()
+        )
+    if as_json:
+        rows = [{"recording_id": rid, "from_state": was} for rid, was in requeued]
+        sys.stdout.write(json.dumps({"requeued": rows, "count": len(rows)}, indent=2) + "\n")
+        return
+    if not requeued:
+        out.print(f"nothing to retry: no {status.strip().upper() if status else ''} recordings")
+        return
+    out.print(
+        f"re-queued {len(requeued)} recording(s) for the next archive run: "
+        + ", ".join(f"{rid} (was {was})" for rid, was in requeued),
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
 def doctor(as_json: JsonFlag = False) -> None:
     """Check the bucket, Infobip, the catalog and ffmpeg, on one screen."""
     from recvault.cli.doctor import run_doctor
@@ -257,12 +302,10 @@ def simulator_serve(
     ] = False,
 ) -> None:
     """Serve the Infobip simulator over HTTP until interrupted."""
-    from simulator.scenario import load_scenario
-    from simulator.server import serve
+    # The simulator is imported by recvault.cli.demo only, after checking the demo extra.
+    from recvault.cli.demo import serve_simulator
 
-    strict_fields = {"strict": True, "video_download_preparation": True} if strict else {}
-    chosen = load_scenario(scenario, count=count, seed=seed, **strict_fields)
-    serve(chosen, host=host, port=port)
+    serve_simulator(scenario, host=host, port=port, count=count, seed=seed, strict=strict)
 
 
 @app.command()
@@ -288,6 +331,7 @@ def db_upgrade() -> None:
 
 
 app.add_typer(retention_app, name="retention")
+app.add_typer(audit_app, name="audit")
 app.add_typer(hold_app, name="hold")
 app.command("erase")(erase_command)
 

@@ -4,10 +4,15 @@ Starts the Infobip simulator (seeded audio and video recordings, some not ready 
 video preparation fails) and a moto S3 server over HTTP with a versioned Object Lock bucket,
 points recvault at them with a SQLite catalog in a fresh folder, archives everything, and
 prints the run summary, the catalog and a full verification.
+
+This module is the one place in production code that may import the simulator and moto, and
+only inside functions, after ``require_demo_extra``: both belong to the ``demo`` extra (and the
+dev group), which a production install leaves out (docs/architecture.md, "The simulator rule").
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -21,14 +26,53 @@ from pathlib import Path
 import boto3
 from rich.console import Console
 
+from models.errors import ConfigError
 from models.settings import load_settings
 
+# Importable names the dev-only commands need, with the requirement that brings each one: the
+# simulator runs on starlette and uvicorn, the local S3 is moto's server (flask underneath).
+DEMO_EXTRA_MODULES = {
+    "moto": "moto[server]",
+    "flask": "moto[server]",
+    "starlette": "starlette",
+    "uvicorn": "uvicorn",
+}
 DEMO_BUCKET = "recvault-demo-archive"
 _FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "demo",
     "AWS_SECRET_ACCESS_KEY": "demo-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+def require_demo_extra(command: str) -> None:
+    """Refuse a dev-only command with one line (exit 2) when the demo extra is not installed."""
+    for module, requirement in DEMO_EXTRA_MODULES.items():
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"recvault {command} needs the demo extra ({requirement} is not installed): "
+                "run uv sync in a recvault checkout, or pip install 'recvault[demo]'"
+            )
+
+
+def serve_simulator(
+    scenario: str,
+    *,
+    host: str,
+    port: int,
+    count: int | None,
+    seed: int | None,
+    strict: bool = False,
+) -> None:
+    """``recvault simulator serve``: the Infobip simulator over HTTP until interrupted;
+    ``strict``: only the routes Infobip publishes, videos through the account switch."""
+    require_demo_extra("simulator serve")
+    from simulator.scenario import load_scenario
+    from simulator.server import serve
+
+    strict_fields = {"strict": True, "video_download_preparation": True} if strict else {}
+    chosen = load_scenario(scenario, count=count, seed=seed, **strict_fields)
+    serve(chosen, host=host, port=port)
 
 
 @contextmanager
@@ -72,6 +116,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def run_demo(console: Console, *, count: int, keep: bool) -> None:
+    require_demo_extra("demo")
     from recvault.cli.render import print_summary, print_verify_report, recordings_table
     from recvault.cli.runner import run_archive_cli
     from recvault.cli.verify import run_verify

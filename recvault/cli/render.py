@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from flows.archive.summary import RunSummary
-from flows.verify.steps import VerifyReport
 from models.states import RecordingState, public_status
-from models.tables import ArchivedObject, Recording
+
+if TYPE_CHECKING:
+    from flows.archive.summary import RunSummary
+    from flows.verify.steps import VerifyReport
+    from models.tables import ArchivedObject, Recording
 
 
 def _iso(value: Any) -> str | None:
@@ -18,7 +20,7 @@ def _iso(value: Any) -> str | None:
 
 
 def recording_json(row: Recording, objects: list[ArchivedObject]) -> dict[str, Any]:
-    """The catalog search element of design.md's contract (plus a few useful extras)."""
+    """The catalog search element of the README's contract (plus a few useful extras)."""
     return {
         "recording_id": row.recording_id,
         "conversation_id": row.conversation_id,

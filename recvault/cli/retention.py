@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from recvault.wiring import ServicesFactory
 
 EXIT_INCOMPLETE = 9
+EXIT_NOTHING_FOUND = 10
 
 retention_app = typer.Typer(help="Apply and explain the retention policy.", no_args_is_help=True)
 hold_app = typer.Typer(help="Legal holds: place, release, list.", no_args_is_help=True)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Only print the plan; change nothing.")]
@@ -64,6 +66,25 @@ def _plan_table(title: str, items: list[PlanItem], results: list[ItemResult]) ->
     return table
 
 
+WAITING_SHOWN = 50
+
+
+def _waiting_table(items: list[PlanItem]) -> Table:
+    """Deletions not due yet, soonest first, each with its reason (--json lists them all)."""
+    soonest = sorted(items, key=lambda i: (i.due_at is None, i.due_at or 0, i.recording_id))
+    more = len(items) - WAITING_SHOWN
+    title = f"waiting: {len(items)} deletion(s) not due yet"
+    if more > 0:
+        title += f" (the {WAITING_SHOWN} soonest; --json lists all)"
+    table = Table(title=title)
+    for column in ("recording", "action", "due", "reason"):
+        table.add_column(column, overflow="fold")
+    for item in soonest[:WAITING_SHOWN]:
+        due = f"{item.due_at:%Y-%m-%d %H:%M}Z" if item.due_at else ""
+        table.add_row(_short(item.recording_id), item.action, due, item.reason)
+    return table
+
+
 @retention_app.command("apply")
 def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> None:
     """Apply the retention policy (--dry-run: print the plan, change nothing)."""
@@ -81,6 +102,14 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
         plan = run.plan
         title = f"retention {'dry run' if dry_run else 'run'}: {len(plan.items)} item(s)"
         out.print(_plan_table(title, plan.items, run.results))
+        if plan.waiting_items:
+            out.print(_waiting_table(plan.waiting_items))
+        for note in plan.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
+        for failed in (r for r in run.results if r.action == "apply_hold"):
+            out.print(
+                f"failed: {failed.recording_id}: {failed.detail}", markup=False, highlight=False
+            )
         out.print(
             f"considered {plan.considered}, waiting {plan.waiting}, "
             f"holds to apply {len(plan.holds_to_apply)}"
@@ -161,6 +190,8 @@ def hold_place(
         )
     if as_json:
         _print_json(report.as_dict())
+        if report.recordings == 0:
+            raise typer.Exit(EXIT_NOTHING_FOUND)
         return
     out.print(
         f"legal hold #{report.hold.id} placed (case {report.hold.case_ref}): covers "
@@ -169,6 +200,34 @@ def hold_place(
         markup=False,
         highlight=False,
     )
+    if report.deleted_while_placing:
+        out.print(
+            f"{len(report.deleted_while_placing)} covered recording(s) were already being "
+            "deleted (checked before this hold existed); the hold waited for them: "
+            + ", ".join(report.deleted_while_placing),
+            markup=False,
+            highlight=False,
+        )
+    if report.unfinished_deletions:
+        err.print(
+            "warning: a deletion of "
+            + ", ".join(report.unfinished_deletions)
+            + " started before this hold and did not finish (its process may have died); "
+            "the hold now refuses it",
+            markup=False,
+            highlight=False,
+        )
+    if report.s3_legal_hold != "ON":
+        err.print(f"warning: S3 legal hold {report.s3_legal_hold}", markup=False, highlight=False)
+    if report.recordings == 0:
+        err.print(
+            f"warning: legal hold #{report.hold.id} covers no recording in the catalog: check "
+            f"the {kind} (a mistyped one matches nothing); it is placed and covers recordings "
+            "archived later",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_NOTHING_FOUND)
 
 
 @hold_app.command("release")
@@ -253,5 +312,14 @@ def erase_command(
         out.print(_plan_table(title, run.plan.items, run.results))
         if dry_run:
             out.print("dry run: nothing was changed")
+    if not run.plan.items:
+        err.print(
+            "warning: no recording of this participant identity in the catalog (compared in "
+            "its normal form: E.164 for phone numbers, case-insensitive otherwise); nothing was "
+            "erased",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_NOTHING_FOUND)
     if not run.ok:
         raise typer.Exit(EXIT_INCOMPLETE)

@@ -63,7 +63,9 @@ def prefect_server_configured() -> bool:
 def preflight(factory: ServicesFactory) -> None:
     """Fail fast with one line, before any run starts, on what can be checked locally."""
     from flows.archive.runlock import ensure_run_lock_free
+    from storage import media
 
+    media.require_tools()  # a missing ffprobe stops the run before it touches a recording
     with factory.open() as services:
         ensure_run_lock_free(services)
         for source in services.sources.values():

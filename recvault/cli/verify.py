@@ -7,7 +7,7 @@ from rich.progress import Progress
 
 from flows.verify.steps import VerifyReport, verify_archive
 from models.settings import Settings
-from recvault.wiring import open_reader
+from recvault.wiring import evidence_store, open_reader
 from storage.s3.store import ObjectStore
 
 
@@ -15,12 +15,19 @@ def run_verify(settings: Settings, *, progress: bool, deep: bool = False) -> Ver
     catalog = open_reader(settings)
     try:
         store = ObjectStore.from_settings(settings)
+        anchors = evidence_store(settings)
+        key = settings.identity_key.get_secret_value() if settings.identity_key else None
         if not progress:
-            return verify_archive(catalog, store, deep=deep)
+            return verify_archive(catalog, store, deep=deep, anchors=anchors, identity_key=key)
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("verifying objects", total=None)
             return verify_archive(
-                catalog, store, deep=deep, on_object=lambda n: bar.update(task, completed=n)
+                catalog,
+                store,
+                deep=deep,
+                on_object=lambda n: bar.update(task, completed=n),
+                anchors=anchors,
+                identity_key=key,
             )
     finally:
         catalog.close()

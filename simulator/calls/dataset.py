@@ -1,8 +1,9 @@
 """Seeded Calls API recordings: calls, conferences and dialogs, and the files inside them.
 
 Shapes follow Infobip's Voice spec (``PublicCallRecording``, ``PublicConferenceRecording``,
-``PublicDialogRecording``, ``PublicRecordingFile``; infobip-api.md section 2.2). File sizes are
-not stored here: they are the size of the media the simulator serves, filled in when served.
+``PublicDialogRecording``, ``PublicRecordingFile``; docs/infobip.md, "The Calls API"). File
+sizes are not stored here: they are the size of the media the simulator serves, filled in when
+served.
 All phone numbers and names are fictional (reserved ranges, example.com).
 """
 

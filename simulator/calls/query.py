@@ -1,4 +1,7 @@
-"""The Calls recordings lists' query: validation, filters and paging (infobip-api.md 2.1)."""
+"""The Calls recordings lists' query: validation, filters and paging.
+
+What Infobip documents about them: docs/infobip.md, "The Calls API".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Starlette routes of the Calls recordings API (``/calls/1/recordings/...``, section 2.1).
+"""Starlette routes of the Calls recordings API (``/calls/1/recordings/...``).
+
+What Infobip documents about it: docs/infobip.md, "The Calls API".
 
 Authentication and injected faults come from the app's ``guarded`` wrapper, as for every
 route; the handlers run the state in a worker thread because a first download or listing may

@@ -1,6 +1,6 @@
 """The Calls recordings world of the simulator: lists, reads, deletions and file downloads.
 
-What it answers (infobip-api.md sections 2.1-2.4): a deleted file no longer shows in its
+What it answers (docs/infobip.md, "The Calls API"): a deleted file no longer shows in its
 recording's file list and its download answers 404, while the recording's metadata stays; a
 deleted call, conference or dialog is gone with all its files. A file of a FAILED recording
 and a file delivered to SFTP are listed but answer 404 (how Infobip answers those is not

@@ -168,3 +168,51 @@ def verify_chain(session: Session) -> list[str]:
             prev_hash, prev_id = row.hash, row.id
         last_id = batch[-1].id or last_id
         session.expunge_all()
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The chain's last event and what the chain holds: what an anchor records."""
+
+    sequence: int  # the last event's id
+    hash: str  # the last event's hash
+    events: int  # how many events there are
+    counts: dict[str, int]  # events per type
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "sequence": self.sequence,
+            "hash": self.hash,
+            "events": self.events,
+            "counts": dict(sorted(self.counts.items())),
+        }
+
+
+def chain_head(session: Session) -> ChainHead | None:
+    last = session.execute(
+        sa.select(col(AuditEvent.id), col(AuditEvent.hash))
+        .order_by(col(AuditEvent.id).desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return None
+    counts = {
+        str(event): int(n)
+        for event, n in session.execute(
+            sa.select(col(AuditEvent.event), sa.func.count()).group_by(col(AuditEvent.event))
+        )
+    }
+    return ChainHead(
+        sequence=int(last[0] or 0), hash=str(last[1]), events=sum(counts.values()), counts=counts
+    )
+
+
+def events_after(session: Session, last_id: int, *, limit: int = _VERIFY_BATCH) -> list[AuditEvent]:
+    """The next ``limit`` events after id ``last_id``, in id order."""
+    stmt = (
+        sa.select(AuditEvent)
+        .where(col(AuditEvent.id) > last_id)
+        .order_by(col(AuditEvent.id))
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

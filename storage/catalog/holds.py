@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import ConfigError
+from models.identity import identity_hmac, identity_variants, normalize_identity
 from models.tables import LegalHold, Recording
 
 HoldScope = Literal["conversation", "call", "participant"]
@@ -33,20 +34,28 @@ def check_scope(kind: str, value: str) -> HoldScope:
     return kind  # type: ignore[return-value]  # checked against HOLD_SCOPES above
 
 
-def scope_for_audit(kind: str, value: str) -> dict[str, str]:
-    """The scope as the audit log may carry it: ids as they are, a person only as a hash
-    (the audit log is never erased, so it holds no personal data)."""
+def scope_for_audit(kind: str, value: str, *, identity_key: str | None = None) -> dict[str, str]:
+    """The scope as the audit log may carry it: ids as they are, a person only by the keyed
+    hash of their identity's normal form (the audit log is never erased, so it holds no
+    personal data); ``scope_sha256`` is the unkeyed hash older versions wrote."""
     if kind == "participant":
+        if identity_key is not None:
+            return {"scope_kind": kind, "scope_hmac": identity_hmac(value, key=identity_key)}
         digest = hashlib.sha256(value.strip().lower().encode("utf-8")).hexdigest()
         return {"scope_kind": kind, "scope_sha256": digest}
     return {"scope_kind": kind, "scope_value": value}
 
 
-def _participant(value: str) -> Any:
+def participant_condition(value: str) -> Any:
+    """WHERE clause: the recording's participant is ``value`` (identity in any spelling of
+    its normal form, or the participant id)."""
     return sa.or_(
-        sa.func.lower(col(Recording.participant_identity)) == value.strip().lower(),
+        sa.func.lower(col(Recording.participant_identity)).in_(identity_variants(value)),
         col(Recording.participant_id) == value.strip(),
     )
+
+
+_participant = participant_condition
 
 
 def covered_condition(kind: str, value: str) -> Any:
@@ -89,33 +98,46 @@ def active_holds_by_recording(session: Session) -> dict[str, list[int]]:
 def holds_covering(session: Session, row: Recording, *, exclude: Sequence[int] = ()) -> list[int]:
     """Ids of the active holds covering ``row``, in one statement (the last check before a
     deletion, so it reads the committed state rather than a plan)."""
-    table = cast(sa.Table, Recording.__table__)  # type: ignore[attr-defined]
-    other = table.alias("other").c
-    same_conversation_people = sa.select(sa.func.lower(other.participant_identity)).where(
-        other.conversation_id == row.conversation_id, other.participant_identity.is_not(None)
-    )
-    same_conversation_ids = sa.select(other.participant_id).where(
-        other.conversation_id == row.conversation_id, other.participant_id.is_not(None)
-    )
     value = col(LegalHold.scope_value)
     kind = col(LegalHold.scope_kind)
-    participant_match = sa.or_(
-        sa.func.lower(value) == (row.participant_identity or "").lower(),
-        value == (row.participant_id or ""),
-        sa.func.lower(value).in_(same_conversation_people),
-        value.in_(same_conversation_ids),
-    )
-    stmt = sa.select(col(LegalHold.id)).where(
+    stmt = sa.select(LegalHold).where(
         col(LegalHold.released_at).is_(None),
         sa.or_(
             sa.and_(kind == "conversation", value == (row.conversation_id or "")),
             sa.and_(kind == "call", value == (row.call_id or "")),
-            sa.and_(kind == "participant", participant_match),
+            kind == "participant",
         ),
     )
     if exclude:
         stmt = stmt.where(col(LegalHold.id).not_in(list(exclude)))
-    return sorted(i for i in session.scalars(stmt) if i is not None)
+    found = list(session.scalars(stmt))
+    people: set[str] = set()
+    ids: set[str] = set()
+    if any(h.scope_kind == "participant" for h in found):
+        # Every leg of the conversation (its own included): the other legs carry their voice.
+        legs: Any = col(Recording.recording_id) == row.recording_id
+        if row.conversation_id is not None:
+            legs = col(Recording.conversation_id) == row.conversation_id
+        pairs = session.execute(
+            sa.select(col(Recording.participant_identity), col(Recording.participant_id)).where(
+                legs
+            )
+        )
+        for identity, participant_id in [*pairs, (row.participant_identity, row.participant_id)]:
+            if identity:
+                people.add(normalize_identity(identity))
+            if participant_id:
+                ids.add(participant_id)
+    return sorted(
+        h.id
+        for h in found
+        if h.id is not None
+        and (
+            h.scope_kind != "participant"
+            or normalize_identity(h.scope_value) in people
+            or h.scope_value.strip() in ids
+        )
+    )
 
 
 def find_holds(session: Session, ref: str, *, active_only: bool) -> list[LegalHold]:

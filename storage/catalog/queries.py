@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import CatalogError
+from models.identity import identity_variants
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS
 from models.tables import ArchivedObject, AuditEvent, Recording
@@ -65,7 +66,7 @@ def _agent_conversations(agent: str) -> sa.Select[str | None]:
         col(Recording.conversation_id).is_not(None),
         sa.or_(
             sa.func.lower(col(Recording.participant_id)) == wanted,
-            sa.func.lower(col(Recording.participant_identity)) == wanted,
+            sa.func.lower(col(Recording.participant_identity)).in_(identity_variants(agent)),
             sa.func.lower(col(Recording.participant_name)) == wanted,
         ),
     )

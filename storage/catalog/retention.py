@@ -8,16 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from models.errors import CatalogError, ConfigError
+from models.errors import CatalogError, CatalogLocked, ConfigError
+from models.identity import identity_variants, normalize_identity
 from models.states import RecordingState, check_transition
-from models.tables import ArchivedObject, LegalHold, LegalHoldRecording, Recording
+from models.tables import (
+    ArchivedObject,
+    DeletionInProgress,
+    ErasedIdentity,
+    LegalHold,
+    LegalHoldRecording,
+    Recording,
+)
 from storage.catalog import holds, queries
 from storage.catalog.audit import PendingEvent, append_events
 from storage.catalog.rows import require_aware
@@ -38,6 +47,40 @@ TOMBSTONE_CLEARED = (
     "last_error",
 )
 _PAGE = 500
+# Key of the PostgreSQL advisory lock that orders hold placements and deletion starts (on
+# SQLite every writing transaction holds the database's write lock already).
+_HOLD_GATE_KEY = 0x7265637661756C68
+
+
+def _hold_gate(session: Session) -> None:
+    """Taken first in a transaction that places a hold or starts a deletion, so the two never
+    interleave: a deletion either sees the hold, or the hold sees the deletion's marker."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_HOLD_GATE_KEY)))
+
+
+@dataclass(frozen=True)
+class DeletionGate:
+    """What a deletion's own transaction saw: the row, and the holds covering it then. With no
+    hold, a marker now stands for the deletion until it is recorded or ended."""
+
+    row: Recording
+    holds: list[int]
+    checked_at: datetime
+    holder: str
+    kind: str
+    placed_while_deleting: list[int] = field(default_factory=list)
+
+    def evidence(self, placed_while_deleting: Sequence[int] = ()) -> dict[str, Any]:
+        """The certificate's ``legal_holds``: the hold status observed when the deletion was
+        decided, and any hold placed while it ran (that hold waited for it)."""
+        return {
+            "status": "none active" if not self.holds else "active",
+            "active": list(self.holds),
+            "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "checked_in": "the deletion's own transaction, ordered with hold placement",
+            "placed_while_deleting": list(placed_while_deleting),
+        }
 
 
 class RetentionCatalog:
@@ -57,7 +100,9 @@ class RetentionCatalog:
         case_ref: str,
         actor: str,
         at: datetime,
+        identity_key: str | None = None,
     ) -> LegalHold:
+        """``identity_key``: the audit event names a participant scope by its keyed hash."""
         require_aware("at", at)
         kind = holds.check_scope(scope_kind, scope_value)
         for name, text, limit in (("--reason", reason, 2000), ("--case", case_ref, 256)):
@@ -65,20 +110,22 @@ class RetentionCatalog:
                 raise ConfigError(f"{name} must not be empty: a hold needs a reason and a case")
             if len(text) > limit:
                 raise ConfigError(f"{name} is longer than {limit} characters")
+        value = scope_value.strip()
         hold = LegalHold(
             scope_kind=kind,
-            scope_value=scope_value.strip(),
+            scope_value=normalize_identity(value) if kind == "participant" else value,
             reason=reason.strip(),
             case_ref=case_ref.strip(),
             placed_by=actor,
             placed_at=at,
         )
         with self._tx(write=True) as session:
+            _hold_gate(session)
             session.add(hold)
             session.flush()
             detail = {
                 "hold_id": hold.id,
-                **holds.scope_for_audit(kind, hold.scope_value),
+                **holds.scope_for_audit(kind, hold.scope_value, identity_key=identity_key),
                 "case": hold.case_ref,
                 "reason": hold.reason,
             }
@@ -162,19 +209,79 @@ class RetentionCatalog:
                 raise CatalogError(f"recording {recording_id} is not in the catalog")
             return holds.holds_covering(session, row, exclude=exclude)
 
+    # --- deletions in progress ------------------------------------------------------------------
+
+    def begin_deletion(
+        self, recording_id: str, *, kind: str, holder: str, at: datetime, lease_s: int
+    ) -> DeletionGate:
+        """Checks the holds covering the recording and, when there are none, marks its deletion
+        in progress, in one transaction ordered with hold placement. Raises ``CatalogLocked``
+        when another live deletion of the same recording holds the marker."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            _hold_gate(session)
+            row = queries.lock_row(session, recording_id)
+            covering = holds.holds_covering(session, row)
+            if not covering:
+                marker = session.get(DeletionInProgress, recording_id)
+                if marker is not None and marker.holder != holder and marker.expires_at > at:
+                    raise CatalogLocked(
+                        f"recording {recording_id} is being deleted by {marker.holder} "
+                        f"(until {marker.expires_at.isoformat()})"
+                    )
+                if marker is None:
+                    marker = DeletionInProgress(
+                        recording_id=recording_id,
+                        kind=kind,
+                        holder=holder,
+                        started_at=at,
+                        expires_at=at,
+                    )
+                marker.kind, marker.holder, marker.started_at = kind, holder, at
+                marker.expires_at = at + timedelta(seconds=lease_s)
+                session.add(marker)
+                session.flush()
+        return DeletionGate(row=row, holds=covering, checked_at=at, holder=holder, kind=kind)
+
+    def end_deletion(self, recording_id: str, *, holder: str) -> None:
+        """Removes the marker of a deletion that did not happen (or failed)."""
+        with self._tx(write=True) as session:
+            _end_marker(session, recording_id, holder)
+
+    def deletions_in_progress(self, recording_ids: Sequence[str]) -> list[DeletionInProgress]:
+        with self._tx() as session:
+            stmt = sa.select(DeletionInProgress).where(
+                col(DeletionInProgress.recording_id).in_(list(recording_ids))
+            )
+            return list(session.scalars(stmt))
+
     # --- candidates ------------------------------------------------------------------------------
 
     def iter_with_objects(
-        self, states: Iterable[RecordingState], *, page: int = _PAGE
+        self,
+        states: Iterable[RecordingState],
+        *,
+        expired_with_source: bool = False,
+        page: int = _PAGE,
     ) -> Iterator[tuple[Recording, list[ArchivedObject]]]:
-        """Recordings in ``states`` with their objects, by recording id, a page per transaction."""
+        """Recordings in ``states`` with their objects, by recording id, a page per transaction;
+        ``expired_with_source`` adds the EXPIRED recordings whose source copy is not deleted."""
         wanted = sorted(RecordingState(s).value for s in states)
+        which: Any = col(Recording.state).in_(wanted)
+        if expired_with_source:
+            which = sa.or_(
+                which,
+                sa.and_(
+                    col(Recording.state) == S.EXPIRED.value,
+                    col(Recording.source_deleted_at).is_(None),
+                ),
+            )
         after = ""
         while True:
             with self._tx() as session:
                 stmt = (
                     sa.select(Recording)
-                    .where(col(Recording.state).in_(wanted), col(Recording.recording_id) > after)
+                    .where(which, col(Recording.recording_id) > after)
                     .order_by(col(Recording.recording_id))
                     .limit(page)
                 )
@@ -189,17 +296,65 @@ class RetentionCatalog:
     def recordings_of_participant(
         self, identity: str
     ) -> list[tuple[Recording, list[ArchivedObject]]]:
-        """The recordings whose participant identity is ``identity`` (case-insensitive)."""
-        wanted = identity.strip().lower()
+        """The recordings whose participant identity is ``identity``, in any spelling of its
+        normal form (E.164 for phone numbers, case for the rest)."""
         with self._tx() as session:
             stmt = (
                 sa.select(Recording)
-                .where(sa.func.lower(col(Recording.participant_identity)) == wanted)
+                .where(
+                    sa.func.lower(col(Recording.participant_identity)).in_(
+                        identity_variants(identity)
+                    )
+                )
                 .order_by(col(Recording.started_at), col(Recording.recording_id))
             )
             rows = list(session.scalars(stmt))
             objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
         return [(row, objects[row.recording_id]) for row in rows]
+
+    def recordings_of_conversations(
+        self, conversation_ids: Iterable[str]
+    ) -> list[tuple[Recording, list[ArchivedObject]]]:
+        """Every leg of the given conversations."""
+        wanted = sorted(set(conversation_ids))
+        if not wanted:
+            return []
+        with self._tx() as session:
+            stmt = (
+                sa.select(Recording)
+                .where(col(Recording.conversation_id).in_(wanted))
+                .order_by(col(Recording.started_at), col(Recording.recording_id))
+            )
+            rows = list(session.scalars(stmt))
+            objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
+        return [(row, objects[row.recording_id]) for row in rows]
+
+    # --- erased identities -----------------------------------------------------------------------
+
+    def remember_erased(self, identity_hmac: str, *, at: datetime, request_id: str) -> None:
+        """Notes (or moves forward) when this person's recordings were erased."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            row = session.get(ErasedIdentity, identity_hmac)
+            if row is None:
+                session.add(
+                    ErasedIdentity(identity_hmac=identity_hmac, erased_at=at, request_id=request_id)
+                )
+            elif row.erased_at < at:
+                row.erased_at, row.request_id = at, request_id
+            session.flush()
+
+    def erased_identities(self, identity_hmacs: Iterable[str]) -> dict[str, datetime]:
+        """identity hmac → when that person's recordings were erased, for those erased."""
+        wanted = sorted(set(identity_hmacs))
+        found: dict[str, datetime] = {}
+        with self._tx() as session:
+            for start in range(0, len(wanted), _PAGE):
+                stmt = sa.select(ErasedIdentity).where(
+                    col(ErasedIdentity.identity_hmac).in_(wanted[start : start + _PAGE])
+                )
+                found.update({r.identity_hmac: r.erased_at for r in session.scalars(stmt)})
+        return found
 
     # --- deletion evidence -----------------------------------------------------------------------
 
@@ -211,14 +366,21 @@ class RetentionCatalog:
         at: datetime,
         actor: str,
         certificate: dict[str, Any],
+        gate: DeletionGate | None = None,
     ) -> Recording:
-        """ARCHIVED → SOURCE_DELETED with the time and the verified hash, and its certificate."""
+        """ARCHIVED → SOURCE_DELETED with the time and the verified hash, and its certificate.
+        An EXPIRED recording (its source copy outlived the archive) stays EXPIRED. ``gate``:
+        the deletion's marker goes, and the certificate gets the hold status it observed."""
         require_aware("at", at)
         with self._tx(write=True) as session:
             row = queries.lock_row(session, recording_id)
+            _close_gate(session, row, gate, certificate)
             current = RecordingState(row.state)
-            check_transition(current, S.SOURCE_DELETED)
-            row.state = S.SOURCE_DELETED
+            if current is not S.EXPIRED:
+                check_transition(current, S.SOURCE_DELETED)
+                row.state = S.SOURCE_DELETED
+            elif row.source_deleted_at is not None:
+                raise CatalogError(f"recording {recording_id}: the source copy is already deleted")
             row.source_deleted_at = at
             row.source_deleted_by = actor[:128]
             row.source_deleted_sha256 = sha256
@@ -243,10 +405,13 @@ class RetentionCatalog:
         actor: str,
         event: str,
         detail: dict[str, Any],
+        gate: DeletionGate | None = None,
     ) -> None:
         """Evidence of object versions deleted without finishing the recording's expiry."""
         require_aware("at", at)
         with self._tx(write=True) as session:
+            if gate is not None:
+                _close_gate(session, queries.lock_row(session, recording_id), gate, detail)
             _mark_deleted(session, recording_id, versions, at)
             append_events(session, [PendingEvent(event, actor, at, recording_id, detail=detail)])
 
@@ -261,18 +426,26 @@ class RetentionCatalog:
         actor: str,
         event: str,
         certificate: dict[str, Any],
+        gate: DeletionGate | None = None,
+        source_deleted_at: datetime | None = None,
     ) -> Recording:
-        """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone."""
+        """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone;
+        ``source_deleted_at``: the source copy went in the same deletion (an erasure of a
+        recording that was never archived)."""
         require_aware("at", at)
         require_aware("retain_until", retain_until)
         with self._tx(write=True) as session:
             row = queries.lock_row(session, recording_id)
+            _close_gate(session, row, gate, certificate)
             current = RecordingState(row.state)
             check_transition(current, S.EXPIRED)
             _mark_deleted(session, recording_id, versions, at, everything=True)
             for name in TOMBSTONE_CLEARED:
                 setattr(row, name, None)
             row.state = S.EXPIRED
+            if source_deleted_at is not None:
+                row.source_deleted_at = source_deleted_at
+                row.source_deleted_by = actor[:128]
             row.expired_at = at
             row.retain_until = retain_until
             row.expired_reason = reason[:512]
@@ -284,6 +457,27 @@ class RetentionCatalog:
                 [PendingEvent(event, actor, at, recording_id, current, row.state, certificate)],
             )
         return row
+
+
+def _end_marker(session: Session, recording_id: str, holder: str) -> None:
+    session.execute(
+        sa.delete(DeletionInProgress).where(
+            col(DeletionInProgress.recording_id) == recording_id,
+            col(DeletionInProgress.holder) == holder,
+        )
+    )
+
+
+def _close_gate(
+    session: Session, row: Recording, gate: DeletionGate | None, certificate: dict[str, Any]
+) -> None:
+    """Ends the deletion's marker and writes the hold status into its certificate: what the
+    deletion's own transaction saw, and the holds placed since (they waited for it)."""
+    if gate is None:
+        return
+    _end_marker(session, row.recording_id, gate.holder)
+    since = holds.holds_covering(session, row, exclude=gate.holds)
+    certificate["legal_holds"] = gate.evidence(since)
 
 
 def _mark_deleted(

@@ -100,7 +100,7 @@ def check_fields(fields: dict[str, Any]) -> None:
 
 
 def states_for_status(status: str) -> frozenset[RecordingState]:
-    """The states behind one public status of design.md (PENDING = any in-progress state)."""
+    """The states behind one public status of the CLI (PENDING = any in-progress state)."""
     wanted = status.strip().upper()
     if wanted == "PENDING":
         return IN_PROGRESS

@@ -77,12 +77,21 @@ def upgrade_to_head(engine: sa.Engine, target: CatalogTarget) -> None:
     log.info("catalog migrated where=%s from=%s to=%s", target.where, before, head)
 
 
+def missing_catalog_message(target: CatalogTarget) -> str:
+    return (
+        f"no recvault catalog at {target.where} yet: run recvault db upgrade (or an archive "
+        "run) first, or point RECVAULT_DATABASE_URL at your catalog"
+    )
+
+
 def require_head(engine: sa.Engine, target: CatalogTarget) -> None:
     head = head_revision()
     with engine.connect() as conn:
         current = current_revision(conn)
+    if current is None:
+        raise CatalogError(missing_catalog_message(target))
     if current != head:
         raise CatalogError(
-            f"catalog {target.where} is at schema revision {current!r}, expected {head!r}: "
-            "open it with migrations enabled to upgrade"
+            f"catalog {target.where} is at schema revision {current!r}, this recvault needs "
+            f"{head!r}: run recvault db upgrade"
         )

@@ -25,8 +25,15 @@ from models.ports import SourceRecording
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState, check_transition
 from models.tables import ArchivedObject, AuditEvent, Backfill, Recording
-from storage.catalog import backfills, leases, queries
-from storage.catalog.audit import PendingEvent, append_events, verify_chain
+from storage.catalog import backfills, leases, queries, requeue
+from storage.catalog.audit import (
+    ChainHead,
+    PendingEvent,
+    append_events,
+    chain_head,
+    events_after,
+    verify_chain,
+)
 from storage.catalog.engine import (
     WRITE_OPTION,
     CatalogTarget,
@@ -43,7 +50,7 @@ from storage.catalog.rows import (
     source_values,
     truncate_error,
 )
-from storage.catalog.schema import require_head, upgrade_to_head
+from storage.catalog.schema import missing_catalog_message, require_head, upgrade_to_head
 
 log = logging.getLogger(__name__)
 S = RecordingState
@@ -70,6 +77,10 @@ class Catalog(RetentionCatalog):
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Catalog:
         target = parse_url(url)
+        path = target.sqlite_path
+        if not migrate and path is not None and not path.exists():
+            # A read-only command creates nothing, not even an empty database file.
+            raise CatalogError(missing_catalog_message(target))
         engine = create_catalog_engine(target)
         try:
             with translate_errors(target):
@@ -323,6 +334,28 @@ class Catalog(RetentionCatalog):
             )
         return row
 
+    def requeue(
+        self,
+        *,
+        recording_ids: Sequence[str] = (),
+        status: str | None = None,
+        actor: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> list[tuple[str, str]]:
+        """FAILED/QUARANTINED → DISCOVERED (attempts reset), each with a ``requeued`` audit
+        event, in one transaction: the named recordings (all or none), or all in ``status``.
+        Returns (recording id, the state it had) per re-queued recording."""
+        require_aware("at", at)
+        with self._tx(write=True) as session:
+            rows = requeue.rows_to_requeue(session, recording_ids=recording_ids, status=status)
+            before = [(row.recording_id, str(row.state)) for row in rows]
+            events = [requeue.requeue_row(row, actor=actor, at=at, reason=reason) for row in rows]
+            session.flush()
+            append_events(session, events)
+        log.info("requeued recordings=%d", len(before))
+        return before
+
     # --- queries ---------------------------------------------------------------------------------
 
     def search(
@@ -437,6 +470,22 @@ class Catalog(RetentionCatalog):
     def verify_audit_chain(self) -> list[str]:
         with self._tx() as session:
             return verify_chain(session)
+
+    def audit_chain_head(self) -> ChainHead | None:
+        """The last event's id and hash, and the events per type (None: no event yet)."""
+        with self._tx() as session:
+            return chain_head(session)
+
+    def iter_audit_events(self) -> Iterator[AuditEvent]:
+        """Every audit event in id order, a batch per transaction (constant memory)."""
+        last_id = 0
+        while True:
+            with self._tx() as session:
+                batch = events_after(session, last_id)
+            if not batch:
+                return
+            yield from batch
+            last_id = batch[-1].id or last_id
 
     # --- named run locks -------------------------------------------------------------------------
 

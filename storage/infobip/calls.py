@@ -1,16 +1,16 @@
 """``CallsSource``: Infobip's Calls API recordings (``/calls/1/recordings/...``) as a source.
 
 The adapter behind ``models.ports.RecordingSource`` for accounts that record through the Calls
-API (infobip-api.md section 2). It lists calls, conferences and dialogs and archives their
+API (docs/infobip.md, "The Calls API"). It lists calls, conferences and dialogs and archives their
 *files*: each file is one recording whose id is the file id (``storage.infobip.files``).
 Requests, retries, error translation and resumable downloads are the shared HTTP core's
 (``storage.infobip.core``), with the Calls API's own published limits: lists and reads 100 a
 second; file downloads and, in a bucket of their own, file deletions 100 a minute.
 
-Section 9 holds here whatever the configuration: a 404 without an Infobip error body on any
-route is a ``ConfigError`` naming that route, never a missing recording; a deletion is
-confirmed by reading back, never assumed; an unknown status or location makes a recording
-wait with a reason, never fail.
+The safety rules (docs/infobip.md, "Safety rules") hold here whatever the configuration: a
+404 without an Infobip error body on any route is a ``ConfigError`` naming that route, never a
+missing recording; a deletion is confirmed by reading back, never assumed; an unknown status
+or location makes a recording wait with a reason, never fail.
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ from models.errors import (
     SourceDeletionUnavailable,
     SourceNotFound,
 )
-from models.ports import DeletionReceipt, Download, Readiness, ReadinessReport, SourceRecording
+from models.ports import (
+    DeletionReceipt,
+    Download,
+    Readiness,
+    ReadinessReport,
+    SharedRateLimits,
+    SourceRecording,
+)
 from models.settings import Settings, SourceDeletion
 from models.tables import Recording
 from storage.infobip.core import Call, HttpCore, RouteCheck
@@ -90,6 +97,7 @@ class CallsSource:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shared_limits: SharedRateLimits | None = None,
         deletion: SourceDeletion = "off",
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -116,10 +124,13 @@ class CallsSource:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            shared_limits=shared_limits,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CallsSource:
+    def from_settings(
+        cls, settings: Settings, *, shared_limits: SharedRateLimits | None = None
+    ) -> CallsSource:
         return cls(
             settings.base_url,
             settings.api_key,
@@ -127,6 +138,7 @@ class CallsSource:
             list_rate_per_s=settings.calls_list_rate_per_s,
             file_rate_per_min=settings.calls_file_rate_per_min,
             retry_budget_s=settings.retry_budget_s,
+            shared_limits=shared_limits,
             location=settings.calls_location,
             deletion=settings.source_deletion,
         )
@@ -334,8 +346,7 @@ class CallsSource:
         """The Calls API file a recording of another source maps to, or None.
 
         Reads the call and the conference the recording names and looks for a file whose id
-        is ``recording_id`` or whose name is ``filename`` (infobip-api.md section 4.3: the
-        mapping is not published, so only an exact match counts).
+        is ``recording_id`` or whose name is ``filename`` (docs/infobip.md).
         """
         wanted: list[tuple[EntityKind, str]] = []
         if call_id:

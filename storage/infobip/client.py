@@ -1,4 +1,4 @@
-"""The Infobip Conversations recordings client (infobip-api.md sections 1, 4.1 and 9).
+"""The Infobip Conversations recordings client (what it relies on: docs/infobip.md).
 
 What recvault asks the Conversations API, and what its answers mean. The requests themselves,
 rate limits, retries, error translation and resumable downloads are the shared HTTP core's
@@ -25,6 +25,7 @@ import httpx
 from pydantic import ValidationError
 
 from models.errors import ConfigError, SourceNotFound, SourceServerError
+from models.ports import SharedRateLimits
 from models.settings import ACCOUNT_CONFIG_PATH, DOWNLOAD_PATH, METADATA_PATH, Settings
 from models.source import (
     AccountRecordingConfig,
@@ -63,8 +64,8 @@ OP_DOWNLOAD = "download"
 
 @dataclass(frozen=True)
 class InfobipPaths:
-    """Every path recvault calls, in one place: the published ones by default; the section 9
-    hypotheses (preparation, delete) only where a deployment configures them."""
+    """Every path recvault calls, in one place: the published ones by default; the
+    hypotheses of docs/infobip.md (preparation, delete) only where a deployment configures them."""
 
     metadata: str = METADATA_PATH
     download: str = DOWNLOAD_PATH
@@ -129,6 +130,7 @@ class InfobipClient:
         sleep: Callable[[float], None] = time.sleep,
         paths: InfobipPaths = _DEFAULT_PATHS,
         clock: Callable[[], float] = time.monotonic,
+        shared_limits: SharedRateLimits | None = None,
     ) -> None:
         self.paths = paths
         download_burst = max(1, int(download_rate_per_s))
@@ -147,10 +149,13 @@ class InfobipClient:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            shared_limits=shared_limits,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> InfobipClient:
+    def from_settings(
+        cls, settings: Settings, *, shared_limits: SharedRateLimits | None = None
+    ) -> InfobipClient:
         return cls(
             settings.base_url,
             settings.api_key,
@@ -159,6 +164,7 @@ class InfobipClient:
             metadata_burst=settings.metadata_burst,
             download_rate_per_s=settings.download_rate_per_s,
             retry_budget_s=settings.retry_budget_s,
+            shared_limits=shared_limits,
             paths=InfobipPaths.from_settings(settings),
         )
 
@@ -287,7 +293,7 @@ class InfobipClient:
         call = _call(OP_CONFIG, "GET", "account_config", self.paths.account_config)
         return self._validate(AccountRecordingConfig, self._core.request_json(call), call)
 
-    # --- video preparation (section 9) ---------------------------------------------------------
+    # --- video preparation (a hypothesis: docs/infobip.md) -------------------------------------
 
     def request_video_preparation(self, recording_id: str) -> PreparationStatus:
         template = self._configured("preparation", self.paths.preparation)
@@ -304,7 +310,7 @@ class InfobipClient:
         if template is None:
             raise ConfigError(
                 f"no Infobip {route} route is configured: set {SETTING_OF[route]} to a route "
-                "your account answers (infobip-api.md section 9), or leave the mode that needs "
+                "your account answers (docs/infobip.md), or leave the mode that needs "
                 "it off"
             )
         return template

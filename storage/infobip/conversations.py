@@ -3,7 +3,7 @@
 Everything Conversations-specific that the pipeline used to know lives here: which
 ``recordingStatus`` words are final, how a video becomes downloadable, and how a deletion is
 done and confirmed. The HTTP work is ``InfobipClient``'s. What is documented is the default
-(infobip-api.md section 9); the rest is switched on by the source profile:
+(docs/infobip.md); the rest is switched on by the source profile:
 
 - video readiness ``account`` (default): Infobip's account switch (Video Download
   Preparation) makes videos downloadable on their own; recvault only polls the download until

@@ -34,6 +34,7 @@ from models.errors import (
     SourceServerError,
     SourceUnavailable,
 )
+from models.ports import SharedRateLimits
 from storage.infobip.download import WorkFile, content_range, stream_body
 from storage.infobip.http import (
     RetryAllowance,
@@ -97,9 +98,9 @@ class Call:
     ``ids`` fill the template's ``{name}`` fields (percent-encoded) and are named in messages.
     ``personal``: the query or the answer may hold names or numbers, so error texts are
     scrubbed of ``redact`` values and digit runs. ``route_checked``: a 404 without an Infobip
-    error body means the route does not exist here, a configuration error (infobip-api.md
-    section 9), not a missing recording. ``setting``: the variable that configures the route,
-    named in that error.
+    error body means the route does not exist here, a configuration error, not a missing
+    recording (docs/infobip.md, "Safety rules"). ``setting``: the variable that configures the
+    route, named in that error.
     """
 
     op: str
@@ -154,9 +155,13 @@ class HttpCore:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        shared_limits: SharedRateLimits | None = None,
     ) -> None:
         if not api_key.strip():
             raise ConfigError("Infobip API key must not be empty")
+        self._shared = shared_limits
+        if shared_limits is not None:
+            shared_limits.ensure(limits)
         self._api_key = api_key
         self.max_retries = max_retries
         self.retry_budget_s = retry_budget_s
@@ -199,6 +204,8 @@ class HttpCore:
     ) -> httpx.Response:
         """One exchange after a rate-limit slot; a connection failure raises SourceUnavailable."""
         self._limiter.acquire(call.op)
+        if self._shared is not None:
+            self._shared.acquire(call.op)
         request = self._http.build_request(
             call.method, call.path, params=dict(params) if params else None, headers=headers
         )

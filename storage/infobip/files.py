@@ -1,6 +1,6 @@
 """Calls API recording answers as the catalog sees them: one ``SourceRecording`` per file.
 
-A Calls recording (infobip-api.md section 2.2) is an entity, a call, a conference or a dialog,
+A Calls recording (docs/infobip.md, "The Calls API") is an entity, a call, a conference or a dialog,
 holding files: a call's own ``files``, a conference's or dialog's ``composedFiles`` (everyone
 merged) and the ``files`` of each participant's call inside ``callRecordings``. recvault
 archives files, so each file becomes one recording whose id is the file ``id`` (the one that
@@ -41,7 +41,7 @@ ENTITY_PATHS: dict[EntityKind, str] = {
 }
 FILE_PATH = "/calls/1/recordings/files/{fileId}"
 
-# Which endpoint field names the participant, by endpoint type (section 2.2, CallEndpoint).
+# Which endpoint field names the participant, by endpoint type (Infobip's CallEndpoint).
 _IDENTITY_FIELDS = {
     "PHONE": "phoneNumber",
     "VIBER": "phoneNumber",
@@ -53,7 +53,7 @@ _IDENTITY_FIELDS = {
 
 
 def format_calls_time(at: datetime) -> str:
-    """``yyyy-MM-dd'T'HH:mm:ss.SSS+0000``, the Calls API's query format (section 1.5)."""
+    """``yyyy-MM-dd'T'HH:mm:ss.SSS+0000``, the Calls API's query format."""
     if at.tzinfo is None:
         raise ValueError("datetime must be timezone-aware")
     at = at.astimezone(UTC)

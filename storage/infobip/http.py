@@ -1,6 +1,6 @@
 """HTTP plumbing of the Infobip client: error bodies, Retry-After, the retry allowance, privacy.
 
-Infobip answers errors in three shapes (infobip-api.md section 1.3): legacy
+Infobip answers errors in three shapes (docs/infobip.md, "Error bodies"): legacy
 ``requestError.serviceException{messageId,text}``, the newer ``{errorCode, description}`` and
 the ccaas ``{"status": "ERROR", "message": ...}``; anything else (proxies, HTML) is described
 by status and content type only, never echoed.
@@ -90,7 +90,7 @@ def retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("Retry-After"))
 
 
-# Status codes Infobip documents for the recording routes (infobip-api.md sections 2 and 4.1),
+# Status codes Infobip documents for the recording routes (docs/infobip.md),
 # plus 409, recvault's model of an unprepared video (section 9). Anything else is an answer
 # nobody has seen documented: the recording waits with the reason instead of failing.
 KNOWN_ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 416, 429})
@@ -105,7 +105,7 @@ def error_for_status(status: int, message: str, retry_after_s: float | None) -> 
         return SourceAuthError(message, status_code=status)
     if status == 404:
         return SourceNotFound(message, status_code=status)
-    if status == 409:  # section 9: "Recording <id> is not prepared for download"
+    if status == 409:  # hypothesis: "Recording <id> is not prepared for download"
         return RecordingNotReady(message, status_code=status)
     if status == 429:
         return SourceRateLimited(message, retry_after_s=retry_after_s)
@@ -124,7 +124,7 @@ def error_from_response(
 
     With ``plain_404_is_config``, a 404 that carries none of Infobip's error bodies is a
     ``ConfigError``: a proxy or a wrong base URL answered, so the route does not exist there,
-    and that must never read as "the recording is gone" (infobip-api.md section 9).
+    and that must never read as "the recording is gone" (docs/infobip.md, "Safety rules").
     """
     status = response.status_code
     if status < 400:

@@ -5,7 +5,7 @@ recordings arrive during the listing. So each request asks for page 0 from a ``s
 cursor set to the newest ``startedAt`` seen, and ids already yielded are skipped. A page whose
 elements all share the cursor's ``startedAt`` cannot move the cursor; then ``page`` advances
 for that cursor value instead. Recordings that appear behind the cursor are the caller's
-overlap margin's job (design.md, Discover).
+overlap margin's job (docs/infobip.md, "Paging and shifting pages").
 """
 
 from __future__ import annotations

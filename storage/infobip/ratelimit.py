@@ -1,7 +1,7 @@
 """Client-side token buckets that keep recvault under Infobip's published per-operation limits.
 
 Infobip publishes its limits as token buckets (``x-throttling-info`` type ``token``:
-``replenishRate`` per second, ``burstCapacity``; infobip-api.md section 1.4), so the client
+``replenishRate`` per second, ``burstCapacity``; docs/infobip.md, "Rate limits"), so the client
 mirrors that shape instead of a fixed delay between requests.
 
 The bucket works by reservation: a caller takes its token under the lock even when the
@@ -9,7 +9,7 @@ balance goes negative, then sleeps outside the lock until that token is due. Wai
 never hold the lock while sleeping, are served in arrival order, and however many threads
 share a bucket, no more than ``burst + rate * t`` acquisitions complete within any ``t``
 seconds. One process only: limits across machines belong to Prefect's global concurrency
-limits (design.md).
+limits (docs/infobip.md, "Rate limits").
 """
 
 from __future__ import annotations

@@ -213,6 +213,16 @@ def run_bucket_check(
     return report
 
 
+def object_lock_status(store: CheckedStore) -> bool | None:
+    """Whether the bucket has Object Lock, from one GetObjectLockConfiguration; None when the
+    store would not say (unsupported or denied)."""
+    notes: list[str] = []
+    lock = _optional(store, "GetObjectLockConfiguration", _LOCK_ABSENT, notes)
+    if lock is None:
+        return None if notes else False
+    return bool(lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
+
+
 def _optional(store: CheckedStore, op: str, absent: set[str], notes: list[str]) -> Any:
     """Call a bucket-configuration getter; None when the bucket or store lacks the feature."""
     method = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ from models.errors import (
     StorageError,
     WorkDirError,
 )
-from storage.s3.check import BucketReport, run_bucket_check
+from storage.s3.check import BucketReport, object_lock_status, run_bucket_check
 from storage.s3.client import (
     MISSING_KEY_CODES,
     error_code,
@@ -180,6 +181,11 @@ class ObjectStore:
             self, require_object_lock=require_object_lock, require_versioning=require_versioning
         )
 
+    def object_lock_enabled(self) -> bool | None:
+        """Whether the bucket has Object Lock (so S3 legal holds work); None: the store would
+        not say. One request, cheaper than ``check_bucket``."""
+        return object_lock_status(self)
+
     def ensure_usable(self, *, require_object_lock: bool, require_versioning: bool) -> BucketReport:
         report = self.check_bucket(
             require_object_lock=require_object_lock, require_versioning=require_versioning
@@ -263,6 +269,41 @@ class ObjectStore:
             "sha256" if self.checksums_enabled else "off",
         )
         return result
+
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        retain_until: datetime | None = None,
+        lock_mode: LockMode | None = None,
+    ) -> PutResult:
+        """A small object from memory (an audit anchor), through the same upload path as the
+        archive's files: checksums, encryption, and an Object Lock confirmed after the put."""
+        with tempfile.TemporaryDirectory(prefix="recvault-put-") as folder:
+            path = Path(folder) / "object"
+            path.write_bytes(data)
+            return self.put_file(
+                key,
+                path,
+                sha256=hashlib.sha256(data).hexdigest(),
+                content_type=content_type,
+                retain_until=retain_until,
+                lock_mode=lock_mode,
+            )
+
+    def get_bytes(self, key: str, *, version_id: str | None = None, limit: int = MiB) -> bytes:
+        """A small object's bytes (at most ``limit``: anchors are a few hundred bytes)."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with self._translated("GetObject", key=key):
+            body = self._client.get_object(**kwargs)["Body"]
+            try:
+                return bytes(body.read(limit))
+            finally:
+                body.close()
 
     def ensure_retention(
         self, key: str, version_id: str | None, until: datetime, mode: LockMode

@@ -24,7 +24,12 @@ from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.prefect_server import PrefectServer, prefect_cli
 from tests.fixtures.profile import HYPOTHESIS_ENV
 
-pytestmark = [pytest.mark.flow, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.flow,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("prefect-server"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = Scenario(seed=11, count=6, video_ratio=0.34, prep_delay_s=0.2)

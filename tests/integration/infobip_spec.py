@@ -9,7 +9,7 @@ and every object schema rejects properties the spec does not declare
 (``unevaluatedProperties: false``), so an invented field fails too.
 
 Where a spec's schema and its own examples disagree, the examples win, and each such case is
-named in ``ConversationsSpec.QUIRKS`` with the section of ``infobip-api.md`` that records it.
+named in ``ConversationsSpec.QUIRKS`` with the part of docs/infobip.md that records it.
 
 ``date-time`` is checked in the format Infobip documents and sends
 (``2026-01-15T12:00:00.150+0000``) as well as RFC 3339; ``int32``/``int64`` by range.
@@ -268,7 +268,7 @@ class ConversationsSpec(InfobipSpec):
     QUIRKS = (
         "GET /ccaas/voice/2/recording/metadata answers a page {elements, total, totalPages} "
         "(its examples, and PageResponse) of RecordingMetadataApiModel elements, though the "
-        "schema names the element (infobip-api.md 4.1)",
+        "schema names the element (docs/infobip.md)",
         "a metadata element carries an integer id (examples only, 4.1), and the fields its "
         "example shows as null may be null",
         "the account recording config carries videoDownloadPreparation (samples only, 3)",

@@ -26,6 +26,8 @@ from storage.workdir import WorkDir
 from tests.fixtures.profile import HYPOTHESIS_PROFILE
 from tests.fixtures.simulator import infobip_client
 
+TEST_IDENTITY_KEY = "test-identity-key-not-a-secret"
+
 
 class Clock:
     """An injectable clock that only moves when a test moves it."""
@@ -111,7 +113,7 @@ def retention_deps(
     client = infobip_client(sim, backoff_scale=0.01)
     try:
         yield Services(
-            settings=settings or Settings(_env_file=None),
+            settings=settings or Settings(_env_file=None, identity_key=TEST_IDENTITY_KEY),
             catalog=catalog,
             store=store,
             policy=policy,

@@ -24,7 +24,7 @@ from tests.fixtures.archive import MakeRunEnv
 from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MotoServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 SCENARIO = Scenario(
     seed=11,
@@ -44,7 +44,7 @@ HAPPY_EVENTS = ["discovered", "ready", "downloaded", "uploaded", "archived"]
 
 
 def _versions(moto_server: MotoServer, bucket: str) -> list[tuple[str, str]]:
-    client = moto_server.client()
+    client = moto_server.shared
     found = []
     for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
         found += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
@@ -55,7 +55,7 @@ def _read(moto_server: MotoServer, bucket: str, key: str, version_id: str | None
     kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:
         kwargs["VersionId"] = version_id
-    body: bytes = moto_server.client().get_object(**kwargs)["Body"].read()
+    body: bytes = moto_server.shared.get_object(**kwargs)["Body"].read()
     return body
 
 

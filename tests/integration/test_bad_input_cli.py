@@ -30,7 +30,7 @@ from tests.fixtures.faults import object_versions, write_policy
 from tests.fixtures.s3 import MakeBucket, MotoServer
 from tests.fixtures.simulator import StartSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 MIFID_POLICY = REPO / "examples" / "policy-mifid2.toml"
@@ -298,5 +298,5 @@ def test_bad_input_is_one_line_with_its_exit_code_and_changes_nothing(
         assert _snapshot(catalog_url, moto_server, s3_bucket) == before
         assert object_versions(moto_server, unlocked_bucket) == unlocked_before == []
         assert hashlib.sha256(corrupt_db.read_bytes()).hexdigest() == corrupt_before
-        buckets = {b["Name"] for b in moto_server.client().list_buckets()["Buckets"]}
+        buckets = {b["Name"] for b in moto_server.shared.list_buckets()["Buckets"]}
         assert missing_bucket not in buckets

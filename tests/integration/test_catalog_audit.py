@@ -189,6 +189,7 @@ _WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_processes_share_work_and_one_chain(catalog_url: str, catalog: Catalog) -> None:
     ids = [f"r{i:02d}" for i in range(24)]
     catalog.upsert_discovered([make_meta(rid) for rid in ids], at=T0, actor="t")

@@ -26,6 +26,8 @@ TABLES = {
     "legal_holds",
     "legal_hold_recordings",
     "backfills",
+    "deletions_in_progress",
+    "erased_identities",
     "alembic_version",
 }
 

@@ -13,7 +13,7 @@ import pytest
 from simulator.scenario import Scenario
 from tests.fixtures.archive import MakeRunEnv, RunEnv
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CONTRACT_FIELDS = {
@@ -65,27 +65,35 @@ def test_bad_input_is_one_line_with_exit_code(
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.flow
+@pytest.mark.parametrize(
+    "path", [pytest.param("prefect", marks=pytest.mark.flow), pytest.param("in-process")]
+)
 def test_archive_search_verify_doctor_through_the_cli(
-    prefect_harness: None,
+    path: str,
     start_simulator: Any,
     make_run_env: MakeRunEnv,
     s3_bucket: str,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    from prefect.settings import PREFECT_API_URL
+    """Both ways ``recvault archive`` runs: as a Prefect flow when PREFECT_API_URL names a
+    server (here the session's test harness), and in process without one."""
+    extra = {}
+    if path == "prefect":
+        request.getfixturevalue("prefect_harness")
+        from prefect.settings import PREFECT_API_URL
 
+        extra["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     with start_simulator(SCENARIO) as sim:
         run = make_run_env(
-            sim,
-            bucket=s3_bucket,
-            catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}",
-            PREFECT_API_URL=str(PREFECT_API_URL.value()),
+            sim, bucket=s3_bucket, catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}", **extra
         )
         since = (SCENARIO.start_at - timedelta(hours=1)).isoformat()
         archived = run.cli("archive", "--since", since, "--json")
         assert archived.returncode == 0, archived.stderr
         assert sim.api_key not in archived.stdout + archived.stderr
+        # Prefect logs its flow run; the in-process run never starts Prefect.
+        assert ("Flow run" in archived.stderr) == (path == "prefect"), archived.stderr[-2000:]
         summary = json.loads(archived.stdout)
         assert summary["outcomes"]["archived"] == len(sim.recordings())
 

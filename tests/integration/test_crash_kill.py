@@ -4,8 +4,10 @@ and a full consistency check.
 Every trial archives the next time window of one growing archive (so later trials also prove
 that reruns leave earlier recordings alone). A seeded choice says when to kill: once the catalog
 holds a given number of new audit events (the process is then between two commits: listing,
-downloading, probing, transcoding, uploading or verifying), plus a seeded delay; one time in six
-by the clock alone, early (preflight, bucket self-check, run lock, listing). After the kill
+downloading, probing, transcoding, uploading or verifying), plus a seeded delay; or by the clock
+alone, early (preflight, bucket self-check, run lock, listing). The trials cycle through these
+phases (early, then each quarter of a window's events), each point seeded within its phase, so
+a dozen kills reach every phase that twenty unstratified ones did. After the kill
 the test records what the process left (states, partial files, uploaded-but-uncommitted objects,
 open multipart uploads, its run lock), reruns ``recvault archive`` for the window, and checks:
 
@@ -49,11 +51,20 @@ from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MakeStore, MotoServer
 from tests.fixtures.simulator import StartSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
-# SQLite (the default catalog, with its run lock) gets the full count; PostgreSQL (claims of a
-# dead worker taken over) fewer, to keep the suite's time.
-KILLS = {"sqlite": 20, "postgresql": 8}
+# SQLite (the default catalog, with its run lock) gets two rounds of the phases; PostgreSQL
+# (claims of a dead worker taken over) one, to keep the suite's time.
+KILLS = {"sqlite": 10, "postgresql": 5}
+# Where a trial kills, in turn: by the clock, early; or after an event of the window's first,
+# second, third or last quarter (a window of n recordings makes about 4n events after listing).
+PHASES: list[tuple[float, float] | None] = [
+    None,
+    (0.0, 0.25),
+    (0.25, 0.5),
+    (0.5, 0.75),
+    (0.75, 1.0),
+]
 # One conversation (one to three recordings) per window: conversations start 300 s apart with
 # up to 100 s of jitter, and short calls keep every leg inside its conversation's window.
 WINDOW = timedelta(seconds=300)
@@ -149,13 +160,17 @@ def test_kill_9_at_seeded_points_then_rerun(
             ids = _window_ids(sim, window_start.timestamp(), window_end.timestamp())
             assert ids, "the window holds no recording"
             # Each recording makes about five events; kill after one of the first four-fifths
-            # of them, or (one time in six) early, by the clock alone: preflight, bucket check,
-            # run lock, listing.
+            # of them (in this trial's quarter), or early, by the clock alone: preflight,
+            # bucket check, run lock, listing.
             base = audit_count()
-            if rng.random() < 1 / 6:
+            phase = PHASES[(trial - 1) % len(PHASES)]
+            if phase is None:
                 target, delay_s = base, rng.uniform(0.05, 1.0)
             else:
-                target = base + rng.randint(1, 4 * len(ids))
+                events = 4 * len(ids)
+                low = 1 + int(phase[0] * events)
+                high = max(low, int(phase[1] * events))
+                target = base + rng.randint(low, high)
                 delay_s = rng.choice([0.0, 0.0, rng.uniform(0.0, 0.3)])
 
             victim = cli_forker.start(argv, env, tmp_path / "runs")

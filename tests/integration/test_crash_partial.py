@@ -20,7 +20,7 @@ from tests.fixtures.faults import CliForker, check_archive, work_dir_files, writ
 from tests.fixtures.s3 import MakeStore
 from tests.fixtures.simulator import StartSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 MiB = 1024 * 1024
 SIZE = 4 * MiB

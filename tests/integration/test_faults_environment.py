@@ -27,7 +27,7 @@ from tests.fixtures.faults import TcpProxy, check_archive, work_dir_files, write
 from tests.fixtures.s3 import MakeStore
 from tests.fixtures.simulator import StartSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 KiB, MiB = 1024, 1024 * 1024
 CUT_S = 0.8  # shorter than the archive task's first retry delay (1 s)

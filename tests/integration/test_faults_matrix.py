@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +59,16 @@ from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MakeStore, MotoServer
 from tests.fixtures.simulator import StartSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 Rows = dict[str, tuple[Recording, list[ArchivedObject]]]
 MiB = 1024 * 1024
-# Outages: a failed attempt waits 0.3 s and the run does not wait for it (it may retry once
-# while other recordings are in flight), so the recording is still pending when the run ends;
-# the next run, after the fault is gone, picks it up.
+# Outages: a failed attempt waits 1.5 s (then 3 s) and the run does not wait for it (it may
+# retry once while other recordings are in flight), so the recording is still pending when the
+# run ends; the next run, once the fault is gone and the back-off is over, picks it up. (With
+# 0.3 s, a loaded machine kept the run busy past every back-off: four attempts, FAILED.)
 OUTAGE_ENV = {
-    "RECVAULT_RETRY_BACKOFF_S": "0.3",
+    "RECVAULT_RETRY_BACKOFF_S": "1.5",
     "RECVAULT_PREPARE_WAIT_S": "0",
     "RECVAULT_MAX_ATTEMPTS": "4",
 }
@@ -241,8 +242,19 @@ def more_room(ctx: Ctx) -> dict[str, str]:
 
 def after_outage(ctx: Ctx) -> dict[str, str]:
     ctx.faults.disarm()
-    time.sleep(0.4)  # the failed attempt's back-off
+    _sleep_until_due(ctx)  # the failed attempts' back-off
     return {}
+
+
+def _sleep_until_due(ctx: Ctx) -> None:
+    """Until every pending recording of the first run is due again."""
+    due = [
+        row.next_attempt_at
+        for row, _ in ctx.extra["rows"].values()
+        if row.state in IN_PROGRESS and row.next_attempt_at is not None
+    ]
+    if due:
+        time.sleep(max(0.0, (max(due) - datetime.now(UTC)).total_seconds()) + 0.05)
 
 
 def _drop_same(indices: tuple[int, ...]) -> ConnectionFault:
@@ -263,7 +275,8 @@ CASES: dict[str, Case] = {
         audio(changing_bytes=RecordingPick(indices=(0, 3))), changed_single_response
     ),
     "preparation-outlasts-run": Case(
-        video(prep_delay_s=1.0),
+        # Longer than the first run lasts even on a loaded machine (it re-polls while busy).
+        video(prep_delay_s=3.0),
         preparing,
         second=all_archived,
         env={"RECVAULT_PREPARE_WAIT_S": "0.3"},
@@ -407,6 +420,7 @@ def test_fault(
         _run(ctx, since, sample=case.sample_work_dir)
         ctx.extra["first_run_end"] = time.monotonic()
         rows = _check(ctx, catalog_url, case.first, store)
+        ctx.extra["rows"] = rows
         check_archive(catalog_url, store, work_dir=work_dir, allow_unadopted=True)
 
         pending = [rid for rid, (row, _) in rows.items() if row.state in IN_PROGRESS]

@@ -42,7 +42,7 @@ def test_clean_downloads_match_the_source_bytes(simulator: SimulatorServer, tmp_
             assert result.sha256 == simulator.media_sha256(rid)
             assert result.size_bytes == simulator.media_size(rid) == result.path.stat().st_size
             assert result.resumes == 0
-            # The published contract's type for every recording (infobip-api.md section 4.1).
+            # The published contract's type for every recording (docs/infobip.md).
             assert result.content_type == "application/octet-stream"
         assert client.stats.retries == 0
 

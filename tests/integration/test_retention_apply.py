@@ -35,7 +35,7 @@ from tests.integration.retention_support import (
     versions_in_bucket,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POLICY = Policy.loads(
     """

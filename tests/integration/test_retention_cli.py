@@ -24,7 +24,7 @@ from tests.fixtures.profile import HYPOTHESIS_ENV
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all
 
-pytestmark = [pytest.mark.integration, pytest.mark.flow]
+pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 POLICY_TOML = """
 version = 1

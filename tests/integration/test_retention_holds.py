@@ -21,7 +21,7 @@ from storage.catalog.store import Catalog
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all, retention_deps
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POLICY = Policy.loads(
     """
@@ -144,3 +144,45 @@ def test_holds_protect_every_version_until_the_last_one_is_released(
         kinds = [e.event for e in events]
         assert kinds.count("legal_hold_placed") == 3 and kinds.count("legal_hold_released") == 2
         assert catalog.verify_audit_chain() == []
+
+
+def test_a_hold_on_a_bucket_without_object_lock_never_stops_retention(
+    start_simulator: Any,
+    make_store: MakeStore,
+    make_bucket: Any,
+    catalog_url: str,
+    tmp_path: Path,
+) -> None:
+    """Issue 9 finding 3: `hold place` on a bucket without Object Lock exited 5, the hold stayed
+    in the catalog, and every later `retention apply` failed with BucketPolicyError, so no due
+    expiry was carried out. The hold is placed and enforced by recvault (with a warning that
+    S3 cannot hold objects there); retention goes on for everything else."""
+    clock = Clock(START + timedelta(hours=3))
+    store = make_store(make_bucket(object_lock=False, versioning=True))
+    with start_simulator(SCENARIO) as sim, Catalog.open(catalog_url) as catalog:
+        kw: dict[str, Any] = {"catalog": catalog, "store": store, "policy": POLICY, "clock": clock}
+        archive_all(
+            sim,
+            **kw,
+            tmp_path=tmp_path,
+            since=START - timedelta(hours=1),
+            until=START + timedelta(hours=3),
+        )
+        rows = [row for row, _ in catalog.search()]
+        held_conv = rows[0].conversation_id or ""
+        held = {r.recording_id for r in rows if r.conversation_id == held_conv}
+        with retention_deps(sim, **kw) as deps:
+            report = place_hold(
+                deps, scope_kind="conversation", scope_value=held_conv, reason="r", case_ref="C-1"
+            )
+            assert report.recordings == len(held) and report.versions == 0
+            assert report.s3_legal_hold.startswith("unavailable")
+            clock.set(START + timedelta(days=40))
+            plan = plan_retention(deps)
+            assert plan.holds_to_apply == []
+            assert any("no Object Lock" in note for note in plan.notes)
+            run = apply_plan(deps, plan)
+            assert run.ok, run.results
+        states = {r.recording_id: str(r.state) for r, _ in catalog.search()}
+        assert {rid for rid, s in states.items() if s != "EXPIRED"} == held
+        assert len(states) - len(held) >= 5

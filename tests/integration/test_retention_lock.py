@@ -26,7 +26,7 @@ from tests.fixtures.db import sqlite_url
 from tests.fixtures.s3 import MakeStore
 from tests.integration.retention_support import Clock, archive_all, retention_deps
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POLICY = Policy.loads(
     """

@@ -22,7 +22,7 @@ from tests.fixtures.s3 import MakeStore
 from tests.fixtures.simulator import infobip_client
 from tests.integration.retention_support import Clock, archive_all, certificates, retention_deps
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POLICY = Policy.loads(
     """
@@ -138,4 +138,30 @@ def test_only_verified_archived_recordings_lose_their_source_copy(
             delete_source_copy(deps, pending, why="test", rule="delete-at-once")
         assert [e.event for e in catalog.audit_events(pending)][-1] == "source_deletion_refused"
         assert pending not in sim.deleted
+    assert catalog.verify_audit_chain() == []
+
+
+def test_a_source_copy_is_never_deleted_without_a_re_verified_archive(
+    archived: tuple[Any, Catalog, Any, Clock],
+) -> None:
+    """Issue 9 finding 1: one archived version removed from the bucket by hand; retention used
+    to delete the recording at Infobip anyway. Now the original is re-verified (moto keeps no
+    SHA-256 checksums here, so it is read back and hashed) right before each source deletion."""
+    sim, catalog, store, clock = archived
+    ok = sorted(row.recording_id for row, _ in catalog.search() if row.state == "ARCHIVED")
+    lost = ok[0]
+    original = next(o for o in catalog.objects(lost) if o.kind == "original")
+    store.delete_version(original.key, version_id=original.version_id)
+    with retention_deps(sim, catalog=catalog, store=store, policy=POLICY, clock=clock) as deps:
+        run = apply_plan(deps, plan_retention(deps))
+    outcome = {r.recording_id: r for r in run.results}
+    assert outcome[lost].outcome == "failed" and not run.ok
+    assert "failed re-verification" in outcome[lost].detail
+    assert lost not in sim.deleted and catalog.get(lost).state == "ARCHIVED"
+    assert sim.deleted == set(ok) - {lost}
+    for rid in sim.deleted:
+        (cert,) = certificates(catalog, rid)
+        check = cert["archive_check"]
+        assert check["result"] == "re-verified" and check["method"] == "reread"
+        assert check["sha256"] == sim.media_sha256(rid) == cert["verified_sha256"]
     assert catalog.verify_audit_chain() == []

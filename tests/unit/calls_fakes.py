@@ -1,7 +1,7 @@
 """Builders shared by the tests/unit/test_calls_*.py modules: Calls API answers and a source.
 
 The JSON shapes follow Infobip's Voice spec (PublicCallRecording, PublicConferenceRecording,
-PublicDialogRecording, PublicRecordingFile; infobip-api.md section 2.2).
+PublicDialogRecording, PublicRecordingFile; docs/infobip.md, "The Calls API").
 """
 
 from __future__ import annotations

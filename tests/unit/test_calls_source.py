@@ -1,4 +1,4 @@
-"""CallsSource: readiness rules, downloads, confirmed deletion, section 9's plain-404 rule."""
+"""CallsSource: readiness rules, downloads, confirmed deletion, the plain-404 safety rule."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def test_download_of_a_file_infobip_does_not_have_is_not_found(tmp_path: Path) -
         source.download(row, tmp_path / "f1.part", on_progress=None)
 
 
-# --- section 9: a 404 without an Infobip error body is configuration ------------------------------
+# --- safety rule: a 404 without an Infobip error body is configuration ---------------------------
 
 
 def _plain_404(request: httpx.Request) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""``ConversationsSource`` under each source profile (infobip-api.md section 9).
+"""``ConversationsSource`` under each source profile (docs/infobip.md).
 
 A fake Infobip (a ``MockTransport`` handler over a dict of elements) answers as the published
 API does: Infobip's own 404 body for a recording it lacks, a plain 404 for a route it lacks.

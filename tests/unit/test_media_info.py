@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from models.errors import MediaError
+from models.errors import MediaError, MediaToolMissing
 from storage import media
 from storage.media import MediaInfo, StreamInfo
 
@@ -135,8 +135,11 @@ def test_missing_binary_is_a_media_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr(media, "FFPROBE", "ffprobe-not-installed-here")
     f = tmp_path / "a.wav"
     f.write_bytes(b"RIFF")
-    with pytest.raises(MediaError, match="not found on PATH"):
+    with pytest.raises(MediaToolMissing, match="not found on PATH") as err:
         media.probe(f)
+    assert isinstance(err.value, MediaError) and err.value.exit_code == 2
+    with pytest.raises(MediaToolMissing, match="ffprobe-not-installed-here not found"):
+        media.require_tools()
 
 
 def test_is_partial_recognises_only_transcode_temp_names() -> None:

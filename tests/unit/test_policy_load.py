@@ -194,6 +194,30 @@ TWO = '[[rules]]\nname = "a"\nretention = "1y"\n{extra}\n' + CATCH_ALL
             RULE + "transition_after_days = 30\n",
             "rule 'a': transition_after_days needs a storage_class to move to",
         ),
+        # Finding 11: absurd numbers are rejected here, not by an OverflowError at run time.
+        (
+            RULE + 'delete_source = "after:99999999999999999999d"\n',
+            "rule 'a' delete_source: 'after:99999999999999999999d' is longer than 100 years",
+        ),
+        (
+            RULE + 'storage_class = "GLACIER"\ntransition_after_days = 99999999999999999\n',
+            "rule 'a' transition_after_days: Input should be less than or equal to 36600",
+        ),
+        # Finding 11: a COMPLIANCE lock without a retain-until date protects nothing.
+        (
+            RULE + 'object_lock_mode = "COMPLIANCE"\nset_retain_until_on_upload = false\n',
+            "rule 'a': object_lock_mode COMPLIANCE with set_retain_until_on_upload = false "
+            "locks nothing",
+        ),
+        # Finding 2: the archive may not expire while the source copy is still due for deletion.
+        (
+            RULE.replace('"1y"', '"1d"') + 'delete_source = "after:30d"\n',
+            "rule 'a': retention 1d is shorter than delete_source after:30d",
+        ),
+        (
+            RULE + 'delete_source = "after:366d"\n',
+            "rule 'a': retention 1y is shorter than delete_source after:366d",
+        ),
         (
             TWO.format(extra='derivative = "mp4"\nmatch = { media_type = "AUDIO" }'),
             "rule 'a': derivative 'mp4' cannot be made from AUDIO recordings",
@@ -223,7 +247,7 @@ TWO = '[[rules]]\nname = "a"\nretention = "1y"\n{extra}\n' + CATCH_ALL
         ("rules = []\n", "rules: must list at least one rule"),
         ('rules = "x"\n', "rules: Input should be a valid list, got 'x'"),
         ("version = 2\n" + RULE, "version: Input should be 1, got 2"),
-        ("rule = 1\n" + RULE, "rule: unknown key (known keys: version, rules)"),
+        ("rule = 1\n" + RULE, "rule: unknown key (known keys: version, erasure_other_legs, rules)"),
         ('[[rules]\nname = "a"\n', "not valid TOML: Expected ']]'"),
         (
             RULE + 'storage_class = "COLD"\nderivative = "flac"\n',
@@ -233,6 +257,13 @@ TWO = '[[rules]]\nname = "a"\nretention = "1y"\n{extra}\n' + CATCH_ALL
 )
 def test_validation_errors_are_one_line(text: str, expected: str) -> None:
     assert expected in _error(text)
+
+
+def test_retention_as_long_as_the_source_deletion_delay_is_accepted() -> None:
+    policy = Policy.loads(RULE + 'delete_source = "after:365d"\n')
+    assert policy.rules[0].delete_source_after_days == 365
+    policy = Policy.loads(RULE.replace('"1y"', '"30d"') + 'delete_source = "after:30d"\n')
+    assert policy.rules[0].delete_source_after_days == 30
 
 
 def test_more_problems_are_counted() -> None:

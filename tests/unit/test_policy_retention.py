@@ -9,10 +9,12 @@ import pytest
 from models.policy.durations import Duration, parse_duration
 from models.policy.retention import (
     Action,
+    Decision,
     decide_erasure,
     decide_expiry,
     decide_source_deletion,
     derivative_for,
+    expiry_after_source,
     retain_until,
     source_delete_due,
     transition_due,
@@ -154,7 +156,10 @@ AFTER_30 = rule(delete_source="after:30d")
         (S.FAILED, False, False, AFTER_30, 400, Action.BLOCKED, "only ARCHIVED"),
         (S.ARCHIVED, True, False, rule(), 4000, Action.SKIP, "keeps the source copy"),
         (S.SOURCE_DELETED, True, False, AFTER_30, 400, Action.SKIP, "already gone"),
-        (S.EXPIRED, True, False, AFTER_30, 400, Action.SKIP, "already gone"),
+        # Issue 9 finding 2: decided from the source copy, not from the archive's state.
+        (S.EXPIRED, False, False, AFTER_30, 400, Action.DELETE, "the archive has expired"),
+        (S.EXPIRED, False, True, AFTER_30, 400, Action.BLOCKED, "legal hold"),
+        (S.EXPIRED, False, False, rule(), 400, Action.SKIP, "keeps the source copy"),
         (
             S.ARCHIVED,
             True,
@@ -177,6 +182,7 @@ def test_decide_source_deletion(
 ) -> None:
     d = decide_source_deletion(
         state,
+        source_gone=state is S.SOURCE_DELETED,
         verified=verified,
         on_hold=on_hold,
         rule=r,
@@ -190,9 +196,42 @@ def test_decide_source_deletion(
 
 def test_source_deletion_needs_archived_at() -> None:
     d = decide_source_deletion(
-        S.ARCHIVED, verified=True, on_hold=False, rule=AFTER_30, archived_at=None, now=ARCHIVED_AT
+        S.ARCHIVED,
+        source_gone=False,
+        verified=True,
+        on_hold=False,
+        rule=AFTER_30,
+        archived_at=None,
+        now=ARCHIVED_AT,
     )
     assert d.action is Action.BLOCKED
+
+
+def test_a_source_copy_that_is_gone_is_never_deleted_again() -> None:
+    d = decide_source_deletion(
+        S.EXPIRED,
+        source_gone=True,
+        verified=False,
+        on_hold=False,
+        rule=AFTER_30,
+        archived_at=ARCHIVED_AT,
+        now=ARCHIVED_AT,
+    )
+    assert d.action is Action.SKIP and "already gone" in d.reason
+
+
+def test_the_archive_never_expires_before_a_source_copy_still_due() -> None:
+    ended = Decision(Action.DELETE, "retention ended 2025-02-01 00:00Z")
+    due = ARCHIVED_AT + timedelta(days=30)
+    waiting = expiry_after_source(ended, Decision(Action.WAIT, "due", due))
+    assert waiting.action is Action.WAIT and waiting.due_at == due
+    assert "source copy is due for deletion 2025-01-31" in waiting.reason
+    blocked = expiry_after_source(ended, Decision(Action.BLOCKED, "no recorded verification"))
+    assert blocked.action is Action.BLOCKED and "no recorded verification" in blocked.reason
+    for fine in (Action.SKIP, Action.DELETE):
+        assert expiry_after_source(ended, Decision(fine, "x")) is ended
+    not_yet = Decision(Action.WAIT, "retained")
+    assert expiry_after_source(not_yet, Decision(Action.WAIT, "due", due)) is not_yet
 
 
 def test_decisions_refuse_naive_now() -> None:

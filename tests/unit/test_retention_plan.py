@@ -5,6 +5,8 @@ deletions, and the run lock."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,7 @@ import pytest
 from flows.retention.explain import explain_recording
 from flows.retention.holds import place_hold
 from flows.retention.steps import apply_plan, plan_retention, retention_lock
-from models.errors import CatalogLocked
+from models.errors import CatalogLocked, StorageError
 from models.policy.rules import Policy
 from storage.catalog.store import Catalog
 from tests.fixtures.db import sqlite_url
@@ -234,6 +236,244 @@ def test_certificate_records_how_the_deletion_was_confirmed(env: Any) -> None:
     apply_plan(deps, plan_retention(deps))
     (event,) = [e for e in catalog.audit_events("a1") if e.event == "source_deleted"]
     assert (event.detail or {})["confirmed_by"] == "fake source forgot it"
+
+
+def test_a_backfilled_recording_keeps_its_archive_until_the_source_copy_is_gone(env: Any) -> None:
+    """Issue 9 finding 2: source deletion is decided from whether the source copy is gone, not
+    from the archive's state. Archived 60 days after the call (a backfill), rule "agents":
+    retention 30d has ended at once, but delete_source after:7d is due only a week later. The
+    archive used to expire first and the copy at Infobip was then never deleted."""
+    catalog, store, clock, deps, source = env
+    archived_at = T0 + timedelta(days=60)
+    seed_archived(
+        catalog, store, "late", started_at=T0, archived_at=archived_at, participantType="AGENT"
+    )
+    clock.now = archived_at + timedelta(days=1)
+    plan = plan_retention(deps)
+    assert plan.deletions == []
+    (waiting,) = [i for i in plan.waiting_items if i.action == "expire"]
+    assert "source copy" in waiting.reason and waiting.due_at == archived_at + timedelta(days=7)
+    listed = json.loads(json.dumps(plan.as_dict()))["waiting_items"]
+    assert {(i["action"], i["decision"]) for i in listed} == {
+        ("delete_source", "wait"),
+        ("expire", "wait"),
+    }
+    apply_plan(deps, plan)
+    assert catalog.get("late").state == "ARCHIVED" and source.deleted == []
+
+    clock.now = archived_at + timedelta(days=7)
+    run = apply_plan(deps, plan_retention(deps))
+    assert [(r.action, r.outcome) for r in run.results] == [
+        ("delete_source", "done"),
+        ("expire", "done"),
+    ]
+    assert source.deleted == ["late"] and catalog.get("late").state == "EXPIRED"
+
+
+def test_an_archive_that_expired_first_still_loses_its_source_copy(env: Any) -> None:
+    """Issue 9 finding 2, the data an older recvault left behind: EXPIRED while the copy at
+    Infobip is still there. The source copy is past retention too, so it is deleted, with a
+    certificate that says there was no archived copy left to re-verify."""
+    catalog, store, clock, deps, source = env
+    seed_archived(catalog, store, "old", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=31)
+    (version,) = [v for k, v in store.versions.items() if "/old/" in k[0]]
+    original = catalog.objects("old")[0]
+    store.delete_version(original.key, version_id=original.version_id)
+    catalog.record_expiry(
+        "old",
+        versions=[(original.key, original.version_id)],
+        retain_until=T0 + timedelta(days=30),
+        reason="retention ended (an older recvault)",
+        at=clock.now,
+        actor="old@recvault",
+        event="archive_expired",
+        certificate={"kind": "archive_expiry"},
+    )
+    assert version is not None and catalog.get("old").source_deleted_at is None
+    plan = plan_retention(deps)
+    (item,) = plan.deletions
+    assert (item.recording_id, item.action, item.state) == ("old", "delete_source", "EXPIRED")
+    run = apply_plan(deps, plan)
+    assert [r.outcome for r in run.results] == ["done"] and source.deleted == ["old"]
+    row = catalog.get("old")
+    assert row.state == "EXPIRED" and row.source_deleted_at == clock.now
+    cert = catalog.audit_events("old")[-1]
+    assert cert.event == "source_deleted" and (cert.from_state, cert.to_state) == (
+        "EXPIRED",
+        "EXPIRED",
+    )
+    assert "no archived copy" in (cert.detail or {})["archive_check"]["result"]
+    assert plan_retention(deps).items == []
+    assert catalog.verify_audit_chain() == []
+
+
+def test_the_dry_run_lists_what_waits_and_why(env: Any) -> None:
+    """Issue 9 finding 11: the dry run counted waiting items but did not list them."""
+    catalog, store, _clock, deps, _ = env
+    seed_archived(catalog, store, "a1", started_at=T0, participantType="AGENT")
+    seed_archived(catalog, store, "c1", started_at=T0)
+    plan = plan_retention(deps)
+    assert plan.items == [] and plan.waiting == 2
+    waiting = {(i.recording_id, i.action): i for i in plan.waiting_items}
+    assert set(waiting) == {("a1", "delete_source"), ("a1", "expire"), ("c1", "expire")}
+    assert waiting[("a1", "delete_source")].reason.startswith("rule 'agents': due 2026-01-12")
+    assert waiting[("c1", "expire")].reason == "retained until 2026-04-05 09:00Z"
+    assert all(i.decision == "wait" and i.due_at for i in plan.waiting_items)
+
+
+def test_no_verified_copy_no_source_deletion(env: Any) -> None:
+    """Issue 9 finding 1: one archived version was removed from the bucket by hand and the
+    source copy was deleted anyway, on the strength of a verification weeks old. The original
+    is re-verified right before the source deletion; what was checked is in the certificate."""
+    catalog, store, clock, deps, source = env
+    for rid in ("gone", "changed", "fine"):
+        seed_archived(catalog, store, rid, started_at=T0, participantType="AGENT")
+    ((key, vid),) = [k for k in store.versions if "/gone/" in k[0]]
+    del store.versions[(key, vid)]
+    ((key, vid),) = [k for k in store.versions if "/changed/" in k[0]]
+    store.versions[(key, vid)].info = replace(store.versions[(key, vid)].info, sha256="0" * 64)
+    clock.now = T0 + timedelta(days=8)
+    plan = plan_retention(deps)
+    assert {i.recording_id for i in plan.deletions} == {"gone", "changed", "fine"}
+    run = apply_plan(deps, plan)
+    outcome = {r.recording_id: r for r in run.results}
+    assert outcome["fine"].outcome == "done" and source.deleted == ["fine"]
+    for rid, why in (("gone", "is missing"), ("changed", "other bytes")):
+        assert outcome[rid].outcome == "failed" and not run.ok
+        assert "failed re-verification" in outcome[rid].detail and why in outcome[rid].detail
+        assert catalog.get(rid).state == "ARCHIVED"
+        refusal = catalog.audit_events(rid)[-1]
+        assert refusal.event == "source_deletion_refused"
+        assert why in (refusal.detail or {})["reason"]
+    cert = catalog.audit_events("fine")[-1].detail or {}
+    original = catalog.objects("fine")[0]
+    assert cert["archive_check"] == {
+        "result": "re-verified",
+        "method": "reread",
+        "at": "2026-01-13T09:00:00Z",
+        "bucket": store.bucket,
+        "key": original.key,
+        "version_id": original.version_id,
+        "sha256": original.sha256,
+        "size_bytes": 100,
+        "recorded_verification_at": "2026-01-05T10:00:00Z",
+    }
+    assert (original.key, original.version_id) in store.verified
+
+
+def test_a_failing_s3_hold_on_one_recording_never_stops_the_others(env: Any) -> None:
+    """Issue 9 finding 3: one failure to set an S3 legal hold used to end the whole retention
+    run; now it is that recording's result (exit 9), and every other due deletion is done."""
+    catalog, store, clock, deps, _ = env
+    for rid in ("h1", "x1", "x2"):
+        seed_archived(catalog, store, rid, started_at=T0, participantType="AGENT")
+    store.fail_holds.add("recordings/x/h1/original.wav")
+    with pytest.raises(StorageError, match="S3 legal hold failed on 1 recording"):
+        place_hold(deps, scope_kind="call", scope_value="call-h1", reason="r", case_ref="K")
+    clock.now = T0 + timedelta(days=31)
+    plan = plan_retention(deps)
+    assert [(j.recording_id) for j in plan.holds_to_apply] == ["h1"]
+    run = apply_plan(deps, plan)
+    failed = [r for r in run.results if r.outcome == "failed"]
+    assert [(r.recording_id, r.action) for r in failed] == [("h1", "apply_hold")]
+    assert "injected legal hold failure" in failed[0].detail and not run.ok
+    assert {r.recording_id for r in run.results if r.outcome == "done"} == {"x1", "x2"}
+    assert catalog.get("x1").state == catalog.get("x2").state == "EXPIRED"
+    assert catalog.get("h1").state == "ARCHIVED"
+
+
+def test_a_hold_placed_during_a_source_deletion_waits_for_it_and_is_on_record(
+    env: Any,
+) -> None:
+    """Issue 9 finding 5: a hold committed while a deletion was under way did not wait for it,
+    and the certificate said "none active at deletion". The deletion's hold check and its
+    in-progress marker are one transaction; a later hold waits for the marker, and both the
+    certificate and the hold report say what happened. The expiry after it is refused."""
+    catalog, store, clock, deps, source = env
+    seed_archived(catalog, store, "r1", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=31)
+    plan = plan_retention(deps)
+    assert {i.action for i in plan.deletions} == {"delete_source", "expire"}
+    reports: list[Any] = []
+    placing: list[threading.Thread] = []
+
+    def place() -> None:
+        reports.append(
+            place_hold(deps, scope_kind="call", scope_value="call-r1", reason="r", case_ref="K")
+        )
+
+    def during_the_call(recording: Any) -> None:
+        placing.append(threading.Thread(target=place))
+        placing[0].start()
+        deadline = time.monotonic() + 10
+        while not catalog.list_holds() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the hold is committed while Infobip is deleting
+        time.sleep(0.3)
+        assert reports == []  # ... and it waits for this deletion
+
+    source.on_delete = during_the_call
+    run = apply_plan(deps, plan)
+    placing[0].join(10)
+    ((hold_id,),) = [(h.id,) for h in catalog.list_holds()]
+    assert [(r.action, r.outcome) for r in run.results] == [
+        ("delete_source", "done"),
+        ("expire", "refused"),
+    ]
+    assert source.deleted == ["r1"] and store.deleted == []
+    (report,) = reports
+    assert report.deleted_while_placing == ("r1",) and report.versions == 1
+    cert = next(e for e in catalog.audit_events("r1") if e.event == "source_deleted").detail or {}
+    assert cert["legal_holds"] == {
+        "status": "none active",
+        "active": [],
+        "checked_at": "2026-02-05T09:00:00Z",
+        "checked_in": "the deletion's own transaction, ordered with hold placement",
+        "placed_while_deleting": [hold_id],
+    }
+    waited = [e for e in catalog.audit_events() if e.event == "legal_hold_waited"]
+    assert [(e.detail or {})["deleted_while_placing"] for e in waited] == [["r1"]]
+    assert catalog.deletions_in_progress(["r1"]) == []
+    assert all(v.legal_hold for v in store.versions.values())
+
+
+def test_a_hold_committed_after_the_plan_and_the_first_check_still_wins(env: Any) -> None:
+    """Issue 9 finding 5, the other order: the hold is committed after the first hold check,
+    while the archive is re-verified, i.e. just before the Infobip call. The check in the
+    deletion's own transaction refuses it."""
+    catalog, store, clock, deps, source = env
+    seed_archived(catalog, store, "r1", started_at=T0, participantType="AGENT")
+    clock.now = T0 + timedelta(days=8)
+    verify = store.verify
+
+    def verify_then_hold(key: str, **kw: Any) -> Any:
+        result = verify(key, **kw)
+        place_hold(deps, scope_kind="call", scope_value="call-r1", reason="r", case_ref="K")
+        return result
+
+    store.verify = verify_then_hold
+    run = apply_plan(deps, plan_retention(deps))
+    ((action, outcome, detail),) = [(r.action, r.outcome, r.detail) for r in run.results]
+    assert (action, outcome) == ("delete_source", "refused") and "legal hold" in detail
+    assert source.deleted == [] and catalog.get("r1").state == "ARCHIVED"
+    assert catalog.deletions_in_progress(["r1"]) == []
+
+
+def test_an_s3_legal_hold_switched_off_outside_recvault_is_put_back(env: Any) -> None:
+    """Issue 9 finding 4: a legal hold switched OFF on a held version outside recvault was
+    reported by nothing and never put back. The dry run now lists it, the run puts it back."""
+    catalog, store, _clock, deps, _ = env
+    seed_archived(catalog, store, "r1", started_at=T0)
+    place_hold(deps, scope_kind="call", scope_value="call-r1", reason="r", case_ref="K")
+    ((key, vid),) = list(store.versions)
+    assert store.versions[(key, vid)].legal_hold
+    assert plan_retention(deps).holds_to_apply == []
+    store.set_legal_hold(key, version_id=vid, on=False)  # someone with S3 rights
+    plan = plan_retention(deps)
+    assert [j.recording_id for j in plan.holds_to_apply] == ["r1"]
+    run = apply_plan(deps, plan)
+    assert run.holds_applied == 1 and store.versions[(key, vid)].legal_hold
+    assert catalog.audit_events("r1")[-1].event == "legal_hold_applied"
 
 
 def test_erasure_with_source_deletion_off_erases_the_archive_and_reports_the_source(

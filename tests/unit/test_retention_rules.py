@@ -3,6 +3,7 @@ the source-deletion guard, erasure against locks, hold scopes and what the audit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import pytest
 
 from flows.retention.delete import PlannedVersion, certificate, source_deletion_problem
-from flows.retention.erasure import _check_versions, identity_sha256
+from flows.retention.erasure import _check_versions
 from flows.retention.steps import _not_yet, check_store, effective_retain_until
 from models.errors import ConfigError
+from models.identity import identity_hmac
 from models.policy.retention import Action, Decision
 from models.policy.rules import Policy
 from models.states import RecordingState
@@ -144,10 +146,15 @@ def test_hold_scopes() -> None:
         check_scope("agent", "x")
     with pytest.raises(ConfigError, match="must not be empty"):
         check_scope("call", "  ")
-    audit = scope_for_audit("participant", "Ada@Example.com")
-    assert audit == {
+    legacy = scope_for_audit("participant", "Ada@Example.com")  # no key: an older recvault
+    assert legacy == {
         "scope_kind": "participant",
-        "scope_sha256": identity_sha256("ada@example.com"),
+        "scope_sha256": hashlib.sha256(b"ada@example.com").hexdigest(),
+    }
+    keyed = scope_for_audit("participant", "Ada@Example.com", identity_key="k" * 32)
+    assert keyed == {
+        "scope_kind": "participant",
+        "scope_hmac": identity_hmac("ada@example.com", key="k" * 32),
     }
     assert scope_for_audit("call", "c-1") == {"scope_kind": "call", "scope_value": "c-1"}
 

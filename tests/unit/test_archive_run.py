@@ -1,0 +1,126 @@
+"""``run_archive_locally`` (the run loop without Prefect) end to end over the fakes: a dozen
+recordings through a pool of four threads, the summary's counts, a run that waits for a
+preparation within its budget, and a rerun that archives nothing twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flows.archive.run import run_archive_locally
+from models.errors import BucketPolicyError, CatalogLocked
+from models.policy.rules import Policy
+from tests.unit.conftest import MakeServices
+from tests.unit.fakes import T0, FakeServices, gone, not_media, preparing, ready, tiny_wav
+
+SINCE, UNTIL = T0 - timedelta(hours=1), T0 + timedelta(days=1)
+
+
+@pytest.fixture
+def running(make_services: MakeServices) -> FakeServices:
+    """The run loop sleeps in real time until deferred work is due: the clock runs."""
+    return make_services(running_clock=True, prepare_poll_s=0.05, prepare_wait_s=10.0)
+
+
+def test_a_dozen_recordings_are_archived_by_four_workers(running: FakeServices) -> None:
+    svc = running
+    ids = svc.fake_source.add_many(12, tiny_wav)
+    sizes = sum(len(tiny_wav(i)) for i in range(12))
+    svc.fake_source.download_delay_s = 0.1  # long enough for downloads to overlap
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert (summary.listed, summary.new, summary.updated) == (12, 12, 0)
+    assert dict(summary.outcomes) == {"archived": 12}
+    assert summary.catalog == {"ARCHIVED": 12}
+    assert summary.downloaded_bytes == summary.uploaded_bytes == sizes
+    assert summary.problems == []
+    assert summary.source_stats == {"downloads": 12}
+    assert (summary.since, summary.until) == (SINCE, UNTIL)
+    assert 1 < svc.fake_source.peak_downloads <= 4  # in parallel, never more than concurrency
+    assert len(svc.fake_store.uploads) == len(set(svc.fake_store.uploads)) == 12
+    for rid in ids:
+        row = svc.row(rid)
+        assert row.state == "ARCHIVED" and row.claimed_by is None
+        assert row.source_sha256 == svc.fake_source.sha256(rid)
+    assert svc.catalog.lock_holder("archive-run") is None
+    assert svc.work.folders() == []
+    finished = svc.catalog.audit_events()[-1]
+    assert finished.event == "run_finished" and finished.detail is not None
+    assert finished.detail["outcomes"] == {"archived": 12}
+    assert svc.catalog.verify_audit_chain() == []
+
+
+def test_a_run_waits_for_a_preparation_within_its_budget_and_reports_every_outcome(
+    running: FakeServices,
+) -> None:
+    svc = running
+    svc.fake_source.add_many(3, tiny_wav)
+    svc.fake_source.add(
+        "video",
+        tiny_wav(7),
+        started_at=T0 + timedelta(hours=1),
+        media_type="AUDIO_AND_VIDEO",
+        filename="video.wav",
+        readiness=[preparing(), ready(preparation="READY")],
+    )
+    svc.fake_source.add("gone", tiny_wav(8), started_at=T0 + timedelta(hours=2), readiness=[gone()])
+    svc.fake_source.add("garbled", not_media(), started_at=T0 + timedelta(hours=3))
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    # The video was deferred once, then archived by the same run once its preparation was due.
+    assert dict(summary.outcomes) == {"archived": 4, "waiting": 1, "failed": 1, "quarantined": 1}
+    assert summary.catalog == {"ARCHIVED": 4, "FAILED": 1, "QUARANTINED": 1}
+    assert {rid for rid, _ in summary.problems} == {"gone", "garbled"}
+    assert svc.row("video").state == "ARCHIVED"
+
+    # A second run over the same window finds nothing new and uploads nothing again.
+    uploads = list(svc.fake_store.uploads)
+    again = run_archive_locally(svc, SINCE, UNTIL)
+    assert (again.listed, again.new) == (6, 0)
+    assert dict(again.outcomes) == {}
+    assert svc.fake_store.uploads == uploads
+    assert again.catalog == summary.catalog
+
+
+def test_a_preparation_outlasting_the_run_is_left_waiting(make_services: MakeServices) -> None:
+    svc = make_services(running_clock=True, prepare_poll_s=60.0, prepare_wait_s=1.0)
+    svc.fake_source.add("video", tiny_wav(), media_type="AUDIO_AND_VIDEO", readiness=[preparing()])
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"waiting": 1}
+    assert summary.catalog == {"PREPARING": 1}
+    row = svc.row("video")
+    assert row.attempts == 0 and row.claimed_by is None and row.next_attempt_at is not None
+
+
+def test_a_bucket_without_the_lock_the_policy_requires_stops_the_run_before_anything(
+    make_services: MakeServices,
+) -> None:
+    required = Policy.loads(
+        'version = 1\n[[rules]]\nname = "mifid"\nretention = "5y"\n'
+        'object_lock_mode = "COMPLIANCE"\nobject_lock_required = true\nderivative = "none"\n'
+    )
+    svc = make_services(object_lock=True, policy=required)
+    svc.fake_store.object_lock = False
+    svc.fake_source.add_many(2, tiny_wav)
+
+    with pytest.raises(BucketPolicyError, match="Object Lock"):
+        run_archive_locally(svc, SINCE, UNTIL)
+
+    assert svc.fake_source.list_calls == [] and svc.catalog.search() == []
+
+
+def test_a_second_run_on_the_same_sqlite_catalog_is_refused(
+    running: FakeServices, make_services: MakeServices
+) -> None:
+    svc = running
+    other = make_services("other", catalog=svc.catalog)
+    other.worker = "another-host:1:abcdef01"
+    assert svc.catalog.acquire_lock("archive-run", holder=other.worker, now=svc.clock(), lease_s=60)
+
+    with pytest.raises(CatalogLocked, match="another recvault archive run"):
+        run_archive_locally(svc, SINCE, UNTIL)

@@ -1,0 +1,155 @@
+"""Erasure that finishes the job (issue 9, findings 7 and 8), over a SQLite catalog and the
+dict-backed bucket: identities in their normal form, a keyed hash in the audit log, FAILED and
+QUARANTINED recordings, the other legs, and a person remembered once erased."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.archive.steps import not_erased
+from flows.retention.erasure import run_erasure
+from flows.retention.holds import place_hold
+from models.errors import ConfigError
+from models.identity import identity_hmac
+from models.policy.rules import Policy
+from models.settings import Settings
+from models.states import RecordingState as S
+from storage.catalog.store import Catalog
+from tests.fixtures.db import make_meta, sqlite_url
+from tests.unit.retention_fakes import FakeStore, make_deps, seed_archived
+
+POLICY = 'version = 1\n[[rules]]\nname = "r"\nretention = "1y"\nderivative = "none"\n'
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+PHONE = "447700900825"  # as Infobip sends it
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[tuple[Catalog, FakeStore, Any, Any]]:
+    store = FakeStore(lambda: T0 + timedelta(days=1))
+    with Catalog.open(sqlite_url(tmp_path / "c.db")) as catalog:
+        deps, source = make_deps(catalog, store, Policy.loads(POLICY), lambda: T0 + timedelta(1))
+        yield catalog, store, deps, source
+
+
+def _events(catalog: Catalog) -> str:
+    return json.dumps([[e.event, e.detail] for e in catalog.audit_events()])
+
+
+def test_an_identity_is_found_in_any_spelling_and_named_only_by_a_keyed_hash(env: Any) -> None:
+    """Finding 8: `erase --participant-identity +447700900825` found nothing where the catalog
+    holds 447700900825. Finding 7: the audit log had an unsalted SHA-256 of the number (found
+    again by trying every number) and the free-text reference."""
+    catalog, store, deps, source = env
+    seed_archived(catalog, store, "own", started_at=T0, participantIdentity=PHONE)
+    run = run_erasure(deps, "+44 7700 900825", dry_run=False, reference="Ticket 12, Ada Abbott")
+    assert [(r.recording_id, r.outcome) for r in run.results] == [("own", "done")]
+    assert source.deleted == ["own"] and catalog.get("own").state == S.EXPIRED
+    logged = _events(catalog)
+    for secret in (PHONE, "Ada Abbott", hashlib.sha256(PHONE.encode()).hexdigest()):
+        assert secret not in logged
+    assert hashlib.sha256(b"+447700900825").hexdigest() not in logged
+    key = deps.settings.identity_secret
+    assert identity_hmac(PHONE, key=key) in logged
+    assert run.as_dict()["plan"]["identity_hmac"] == identity_hmac(PHONE, key=key)
+
+
+def test_failed_and_quarantined_recordings_are_erased_with_their_source_copy(env: Any) -> None:
+    """Finding 7: FAILED and QUARANTINED rows were refused (exit 0) and kept name, identity,
+    file name and raw metadata, and their copy at Infobip."""
+    catalog, _store, deps, source = env
+    at = T0 + timedelta(hours=1)
+    metas = [
+        make_meta(rid, started_at=T0, participantIdentity=PHONE, participantName="Ada Abbott")
+        for rid in ("failed", "quarantined")
+    ]
+    catalog.upsert_discovered(metas, at=at, actor="t")
+    catalog.record_failure(
+        "failed", error="gone", retryable=False, at=at, actor="t", max_attempts=1, retry_at=None
+    )
+    catalog.transition("quarantined", S.QUARANTINED, actor="t", event="unreadable_media", at=at)
+    run = run_erasure(deps, PHONE, dry_run=False)
+    assert {(r.recording_id, r.outcome) for r in run.results} == {
+        ("failed", "done"),
+        ("quarantined", "done"),
+    }
+    assert sorted(source.deleted) == ["failed", "quarantined"]
+    for rid in ("failed", "quarantined"):
+        row = catalog.get(rid)
+        assert row.state == S.EXPIRED and row.source_deleted_at is not None
+        assert row.participant_identity is None and row.participant_name is None
+        assert row.raw is None and row.filename is None
+        cert = next(e for e in catalog.audit_events(rid) if e.event == "archive_erased")
+        assert "not archived" in (cert.detail or {})["archive_check"]["result"]
+
+
+def test_the_other_legs_follow_the_policy(env: Any) -> None:
+    catalog, store, deps, _source = env
+    seed_archived(
+        catalog, store, "own", started_at=T0, conversationId="c1", participantIdentity=PHONE
+    )
+    seed_archived(
+        catalog,
+        store,
+        "agent",
+        started_at=T0,
+        conversationId="c1",
+        participantIdentity="agent@x.example",
+    )
+    assert [i.recording_id for i in run_erasure(deps, PHONE, dry_run=True).plan.items] == ["own"]
+    deps.policy = Policy.loads('erasure_other_legs = "erase"\n' + POLICY)
+    plan = run_erasure(deps, PHONE, dry_run=True).plan
+    assert sorted(i.recording_id for i in plan.items) == ["agent", "own"]
+    assert plan.as_dict()["other_legs"] == "erase"
+
+
+def test_an_erased_person_is_not_archived_again(env: Any) -> None:
+    catalog, store, deps, _source = env
+    seed_archived(catalog, store, "own", started_at=T0, participantIdentity=PHONE)
+    run_erasure(deps, PHONE, dry_run=False)
+    later_listed = [
+        make_meta("missed", started_at=T0 - timedelta(days=1), participantIdentity=PHONE),
+        make_meta("new-call", started_at=T0 + timedelta(days=2), participantIdentity=PHONE),
+        make_meta("someone", started_at=T0, participantIdentity="441111111111"),
+    ]
+    kept = not_erased(deps, later_listed)
+    assert [m.recording_id for m in kept] == ["new-call", "someone"]
+    skipped = [e for e in catalog.audit_events() if e.event == "erased_recordings_skipped"]
+    assert [(e.detail or {})["recordings"] for e in skipped] == [["missed"]]
+
+
+def test_no_identity_key_no_erasure_and_no_participant_hold(env: Any) -> None:
+    catalog, _store, deps, _source = env
+    deps.settings = Settings(_env_file=None)
+    with pytest.raises(ConfigError, match="RECVAULT_IDENTITY_KEY is not set"):
+        run_erasure(deps, PHONE, dry_run=True)
+    with pytest.raises(ConfigError, match="RECVAULT_IDENTITY_KEY is not set"):
+        place_hold(deps, scope_kind="participant", scope_value=PHONE, reason="r", case_ref="K")
+    assert catalog.list_holds() == []
+
+
+def test_a_participant_hold_matches_every_spelling(env: Any) -> None:
+    catalog, store, deps, _source = env
+    seed_archived(
+        catalog, store, "own", started_at=T0, conversationId="c1", participantIdentity=PHONE
+    )
+    seed_archived(
+        catalog,
+        store,
+        "agent",
+        started_at=T0,
+        conversationId="c1",
+        participantIdentity="agent@x.example",
+    )
+    report = place_hold(
+        deps, scope_kind="participant", scope_value="0044 7700 900825", reason="r", case_ref="K"
+    )
+    assert report.recordings == 2  # the person's leg and the other leg of the conversation
+    assert catalog.holds_covering("agent") == [report.hold.id]
+    assert PHONE not in _events(catalog) and "900825" not in _events(catalog)
