@@ -60,7 +60,7 @@ def _plan_table(title: str, items: list[PlanItem], results: list[ItemResult]) ->
     for item in items:
         result = outcome.get((item.recording_id, item.action))
         done = "" if result is None else result.outcome
-        if result is not None and result.outcome != "done":
+        if result is not None and result.outcome != "done" and result.detail != item.reason:
             done += f": {result.detail}"
         table.add_row(_short(item.recording_id), item.action, item.decision, item.reason, done)
     return table
@@ -301,7 +301,9 @@ def erase_command(
     settings = load_settings()
     if not dry_run:
         settings.require("infobip_base_url", "infobip_api_key")
-    with _factory(settings, source=not dry_run).open() as services:
+    # Sources are built for a dry run too (no request is sent until a deletion), so the plan
+    # already says where source deletion is off.
+    with _factory(settings, source=not dry_run or has_source(settings)).open() as services:
         run = run_erasure(services, participant_identity, dry_run=dry_run, reference=reference)
     if as_json:
         _print_json(run.as_dict())

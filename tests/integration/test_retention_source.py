@@ -123,7 +123,11 @@ def test_only_verified_archived_recordings_lose_their_source_copy(
             assert cert["verified_sha256"] == sim.media_sha256(rid)
             assert cert["verified_at"] is not None and cert["where"] == "infobip"
         (cert,) = certificates(catalog, gone_already)
-        assert "confirmed: metadata shows deletedAt" in cert["outcome"]
+        assert cert["confirmed_by"] == (
+            "DELETE /ccaas/voice/2/recording/{recording_id} answered an Infobip 404; "
+            "metadata shows deletedAt"
+        )
+        assert cert["outcome"].endswith(f"confirmed: {cert['confirmed_by']}")
         for rid in (unverified, mismatched):
             assert catalog.get(rid).state == "ARCHIVED"
             refused = [e for e in catalog.audit_events(rid) if e.event == "source_deletion_refused"]

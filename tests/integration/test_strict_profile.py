@@ -145,3 +145,27 @@ def test_default_profile_against_the_strict_simulator(
         checks = {c["check"]: c for c in json.loads(misconfigured.stdout)["checks"]}
         assert checks["infobip route delete"]["state"] == "fail"
         assert "not confirmed" in checks["infobip route delete"]["value"]
+
+
+def test_a_wrong_download_path_stops_the_archive_run_and_fails_nothing(
+    start_simulator: Any, make_run_env: MakeRunEnv, s3_bucket: str, tmp_path: Path
+) -> None:
+    scenario = SCENARIO.model_copy(update={"count": 3, "video_ratio": 0.0})
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    with start_simulator(scenario) as sim:
+        run = make_run_env(
+            sim,
+            bucket=s3_bucket,
+            catalog_url=catalog_url,
+            RECVAULT_INFOBIP_DOWNLOAD_PATH="/ccaas/voice/2/recording/fetch/{recording_id}",
+        )
+        since = (scenario.start_at - timedelta(hours=1)).isoformat()
+        result = run.cli("archive", "--since", since)
+    line = _one_line(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert "HTTP 404 without an Infobip error body" in line
+    assert "RECVAULT_INFOBIP_DOWNLOAD_PATH" in line
+    with Catalog.open(catalog_url) as catalog:
+        rows = [r for r, _ in catalog.search()]
+    assert rows and all(r.state in ("DISCOVERED", "READY") for r in rows)
+    assert all(r.attempts == 0 and r.last_error is None for r in rows)

@@ -474,3 +474,19 @@ def test_an_s3_legal_hold_switched_off_outside_recvault_is_put_back(env: Any) ->
     run = apply_plan(deps, plan)
     assert run.holds_applied == 1 and store.versions[(key, vid)].legal_hold
     assert catalog.audit_events("r1")[-1].event == "legal_hold_applied"
+
+
+def test_erasure_with_source_deletion_off_erases_the_archive_and_reports_the_source(
+    env: Any,
+) -> None:
+    from flows.retention.erasure import run_erasure
+
+    catalog, store, _clock, deps, source = env
+    source.unavailable = "source deletion is off (RECVAULT_SOURCE_DELETION=off)"
+    seed_archived(catalog, store, "e1", started_at=T0, participantIdentity="alice@example.com")
+    run = run_erasure(deps, "alice@example.com", dry_run=False)
+    ((item,), (result,)) = (run.plan.items, run.results)
+    assert not item.delete_source and item.where == f"s3://{store.bucket}"
+    assert "the copy at Infobip stays: due, source deletion is off" in item.reason
+    assert result.outcome == "done" and result.state == "EXPIRED"
+    assert source.deleted == []
