@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from flows.archive.flow import archive_recordings
+from models.keys import ARCHIVE_PREFIX
 from models.source import epoch_ms_to_datetime
 from simulator.scenario import (
     ConnectionFault,
@@ -43,9 +44,13 @@ HAPPY_EVENTS = ["discovered", "ready", "downloaded", "uploaded", "archived"]
 
 
 def _versions(moto_server: MotoServer, bucket: str) -> list[tuple[str, str]]:
+    """The recordings' object versions (each run also adds an audit anchor elsewhere)."""
     client = moto_server.client()
     found = []
-    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    pages = client.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, Prefix=ARCHIVE_PREFIX
+    )
+    for page in pages:
         found += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
     return sorted(found)
 

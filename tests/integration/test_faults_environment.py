@@ -174,11 +174,11 @@ def test_catalog_database_gone_for_a_moment(
             cutter = threading.Timer(CUT_S, proxy.restore)
             real_claimable = steps.claimable
 
-            def claim_into_outage(deps: Any, limit: int) -> list[str]:
+            def claim_into_outage(deps: Any, limit: int, *scope: Any) -> list[str]:
                 if proxy.cuts == 0:
                     proxy.cut()
                     cutter.start()
-                return real_claimable(deps, limit)
+                return real_claimable(deps, limit, *scope)
 
             monkeypatch.setattr(steps, "claimable", claim_into_outage)
         if cut_after_events:

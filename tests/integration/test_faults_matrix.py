@@ -262,7 +262,8 @@ CASES: dict[str, Case] = {
         audio(changing_bytes=RecordingPick(indices=(0, 3))), changed_single_response
     ),
     "preparation-outlasts-run": Case(
-        video(prep_delay_s=1.0),
+        # Longer than the first run lasts even on a loaded machine (it re-polls while busy).
+        video(prep_delay_s=3.0),
         preparing,
         second=all_archived,
         env={"RECVAULT_PREPARE_WAIT_S": "0.3"},
