@@ -177,6 +177,7 @@ def wait_for_preparation(ctx: Ctx) -> dict[str, str]:
     # Every preparation was requested during the first run; it is ready prep_delay_s later.
     waited = time.monotonic() - ctx.extra["first_run_end"]
     time.sleep(max(0.0, ctx.sim.scenario.prep_delay_s - waited) + 0.1)
+    _sleep_until_due(ctx)  # and the next poll is due
     return {}
 
 
@@ -275,11 +276,12 @@ CASES: dict[str, Case] = {
         audio(changing_bytes=RecordingPick(indices=(0, 3))), changed_single_response
     ),
     "preparation-outlasts-run": Case(
-        # Longer than the first run lasts even on a loaded machine (it re-polls while busy).
+        # The run keeps polling while anything is in flight: with a 0.2 s poll, a loaded machine
+        # kept the first run busy until the preparation was done. A 2 s poll ends it after one.
         video(prep_delay_s=3.0),
         preparing,
         second=all_archived,
-        env={"RECVAULT_PREPARE_WAIT_S": "0.3"},
+        env={"RECVAULT_PREPARE_WAIT_S": "0.3", "RECVAULT_PREPARE_POLL_S": "2"},
         between=wait_for_preparation,
     ),
     "preparation-failed": Case(
