@@ -3,6 +3,7 @@ flow where a Prefect server is configured and in process otherwise."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -66,7 +67,12 @@ def preflight(factory: ServicesFactory) -> None:
     from storage import media
 
     media.require_tools()  # a missing ffprobe stops the run before it touches a recording
-    with factory.open() as services:
+    # The checks take no Prefect rate-limit slots: a failed check must end as one line, not
+    # leave Prefect's event queue to drain (and print) at exit.
+    checks = dataclasses.replace(
+        factory, settings=factory.settings.model_copy(update={"shared_rate_limits": False})
+    )
+    with checks.open() as services:
         ensure_run_lock_free(services)
         for source in services.sources.values():
             check_source(source)
