@@ -5,7 +5,8 @@ module level, inside functions and under ``if TYPE_CHECKING:`` alike, since each
 dependency someone has to install or a layer someone has to understand.
 
 - Imports go one way: ``recvault -> auditor -> flows -> storage -> models`` (the CLI serves the
-  auditor app; the auditor never imports the CLI); ``deployments`` sit on top; ``simulator`` stands beside, importing none of them and imported by none of them.
+  auditor app; the auditor never imports the CLI); ``deployments`` sit on top; ``simulator``
+  stands beside, importing none of them and imported by none of them.
 - The simulator rule: production code never imports ``simulator``, ``moto`` or ``tests``, except
   ``recvault/cli/demo.py`` (the dev-only ``recvault demo`` and ``recvault simulator serve``),
   and that module only inside functions, so importing it needs nothing from the demo extra.
