@@ -111,7 +111,7 @@ def test_the_auditor_role_cannot_place_or_release_holds(
     released = api.post("/api/v1/holds/C-1/release", headers=bearer(auditor_archive, "auditor"))
     assert released.status_code == 403
     with auditor_archive.open_catalog() as catalog:
-        assert catalog.list_holds(include_released=True) == []
+        assert not [h for h in catalog.list_holds(include_released=True) if h.case_ref == "C-1"]
 
 
 def test_search_answers_the_cli_contract_and_is_audited(
