@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from auditor import desk
+from auditor.holds import require_officer
 from auditor.schemas import Playback
 from auditor.services import AuditorServices
 from auditor.tokens import Principal, TokenRejected
@@ -149,6 +150,7 @@ def export(svc: Services, who: Caller, recording_id: str) -> JSONResponse:
 
 @router.post("/recordings/{recording_id}/hold")
 async def hold(request: Request, svc: Services, who: Caller, recording_id: str) -> Response:
+    require_officer(who)
     fields = await form_fields(request)
     scope = fields.get("scope", "conversation")
     reason, case = fields.get("reason", "").strip(), fields.get("case", "").strip()
@@ -171,6 +173,7 @@ async def hold(request: Request, svc: Services, who: Caller, recording_id: str) 
 
 @router.post("/holds/{ref}/release")
 async def release(request: Request, svc: Services, who: Caller, ref: str) -> Response:
+    require_officer(who)
     back = (await form_fields(request)).get("recording_id", "")
     results = await run_in_threadpool(svc.holds.release, who, ref)
     notice = "; ".join(
