@@ -32,6 +32,7 @@ tells the CLI which status to exit with (documented in the README).
       CatalogError                     exit 6
         CatalogUnavailable (retryable)
         CatalogLocked                           another archive run holds the catalog
+        RecordingNotFound                       no such recording in the catalog
       MediaError                                ffprobe/ffmpeg failed; carries stderr tail
         MediaTimeout (retryable)                ffprobe/ffmpeg did not finish in time: the
                                                 machine's problem, retried, never a quarantine
@@ -187,6 +188,10 @@ class CatalogUnavailable(CatalogError):
 
 class CatalogLocked(CatalogError):
     pass
+
+
+class RecordingNotFound(CatalogError):
+    """A recording id the catalog does not hold (the auditor API answers 404)."""
 
 
 class ClaimLost(CatalogLocked):

@@ -13,14 +13,14 @@ status words, video preparation modes, which routes exist) stays inside its adap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from models.tables import ArchivedObject, Recording
+from models.tables import ArchivedObject, AuditEvent, LegalHold, Recording
 
 # --- the source side ----------------------------------------------------------------------------
 
@@ -157,4 +157,53 @@ class CatalogReader(Protocol):
 
     def counts_by_state(self) -> dict[str, int]: ...
 
+    def search(
+        self,
+        *,
+        conversation_id: str | None = None,
+        call_id: str | None = None,
+        agent: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+        recording_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[Recording, list[ArchivedObject]]]: ...
+
+    def audit_events(self, recording_id: str | None = None) -> list[AuditEvent]: ...
+
+    def list_holds(self, *, include_released: bool = False) -> list[LegalHold]: ...
+
+    def holds_covering(self, recording_id: str, *, exclude: Sequence[int] = ()) -> list[int]: ...
+
     def close(self) -> None: ...
+
+
+class AccessLog(Protocol):
+    """Where a read-only surface records who looked at what: the audit chain's one append.
+    A reader's only write; it can change no recording."""
+
+    def append_audit(
+        self,
+        *,
+        event: str,
+        actor: str,
+        at: datetime,
+        recording_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent: ...
+
+
+class PlaybackLinks(Protocol):
+    """Short-lived links that let a browser fetch one archived object version directly from
+    the store (the signature is a credential: never log a link)."""
+
+    def presigned_get(
+        self,
+        key: str,
+        *,
+        version_id: str | None,
+        expires_s: int,
+        content_type: str | None = None,
+        download_name: str | None = None,
+    ) -> str: ...
