@@ -1,14 +1,15 @@
 """A large backfill on PostgreSQL with several workers, then a reconciliation.
 
     uv run python bench/bench_backfill.py [--count 10000] [--workers 4] [--chunk 6h]
-        [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test] [--derivative auto|none]
 
-Starts the simulator (``--count`` audio legs a few minutes apart) and a moto S3 server in this
-process, creates a fresh PostgreSQL database, and runs ``--workers`` ``recvault backfill``
-processes over the same period at once (each recording is claimed by exactly one of them). Then
-runs ``recvault reconcile`` over the period and prints: wall time, recordings per second, the
-busiest second of metadata and download requests at the simulator against the configured
-limits, the catalog's states and what reconcile reported.
+Starts the simulator (``--count`` audio legs a few minutes apart) in this process and a moto S3
+server in its own (so the two do not share one interpreter lock), creates a fresh PostgreSQL
+database, and runs ``--workers`` ``recvault backfill`` processes over the same period at once
+(each recording is claimed by exactly one of them). Then runs ``recvault reconcile`` over the
+period and prints: wall time, recordings per second, the busiest second of metadata and
+download requests at the simulator against the configured limits, the catalog's states and
+what reconcile reported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,10 +27,39 @@ from datetime import timedelta
 from pathlib import Path
 
 import boto3
+import httpx
 import sqlalchemy as sa
 
 from simulator.scenario import Scenario
 from simulator.server import serve_in_thread
+
+POLICY_WITHOUT_DERIVATIVE = """
+version = 1
+[[rules]]
+name = "everything"
+retention = "7y"
+object_lock_mode = "none"
+delete_source = "never"
+derivative = "none"
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for(endpoint: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(endpoint, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit(f"moto server at {endpoint} did not start")
 
 
 def busiest_second(times: list[float]) -> int:
@@ -47,13 +78,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--chunk", default="6h")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--derivative",
+        choices=["auto", "none"],
+        default="auto",
+        help="the policy's playback copy: auto (the default policy's Opus) or none",
+    )
     args = parser.parse_args()
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    port = _free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    _wait_for(endpoint)
     s3 = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -87,6 +126,10 @@ def main() -> None:
                 "RECVAULT_RETRY_BACKOFF_S": "1",
                 "RECVAULT_PREPARE_WAIT_S": "0",
             }
+            if args.derivative == "none":
+                policy = Path(work) / "policy.toml"
+                policy.write_text(POLICY_WITHOUT_DERIVATIVE)
+                env["RECVAULT_POLICY_FILE"] = str(policy)
             env.pop("PREFECT_API_URL", None)
             window = ["--since", since.isoformat(), "--until", until.isoformat()]
             upgrade = subprocess.run(
@@ -128,11 +171,15 @@ def main() -> None:
             downloads = sim.state.times("download")
             metadata = sim.state.times("metadata")
     finally:
-        moto.stop()
+        moto.terminate()
+        moto.wait()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    print(f"| figure | value |  ({args.count} recordings, {args.workers} workers)")
+    print(
+        f"| figure | value |  ({args.count} recordings, {args.workers} workers, "
+        f"derivative {args.derivative})"
+    )
     print("|---|---|")
     print(f"| wall time | {wall:.1f} s |")
     print(f"| recordings/s | {args.count / wall:.1f} |")
