@@ -102,6 +102,8 @@ Endpoint = Literal[
     "calls_delete",
     "calls_file_download",
     "calls_file_delete",
+    "messages",
+    "conversations",
 ]
 
 
