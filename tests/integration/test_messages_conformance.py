@@ -2,7 +2,7 @@
 from both sides: every answer of the simulator on ``GET /ccaas/1/conversations/{id}/messages``
 and ``GET /ccaas/1/conversations`` (pages, errors, injected faults), and every request and
 answer of recvault's client while it reads a conversation's messages and a window's
-conversations (``tests/integration/infobip_spec.py``, spec read from ``../shared/``)."""
+conversations (held to the spec by ``tests/integration/infobip_spec.py``)."""
 
 from __future__ import annotations
 
