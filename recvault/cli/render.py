@@ -154,8 +154,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
 
 def print_verify_report(console: Console, report: VerifyReport) -> None:
     console.print(
-        f"verified {report.objects} object(s) of {report.recordings} recording(s), "
-        f"{report.bytes_read:,} bytes re-read"
+        f"verified {report.objects} object(s) of {report.recordings} recording(s) and "
+        f"{report.transcripts} transcript(s), {report.bytes_read:,} bytes re-read"
     )
     if report.ok:
         console.print("[green]no problems found[/]")
