@@ -87,7 +87,11 @@ def run_archive(
         # New recordings first: a backlog (a backfill's, a long outage's) never delays them.
         advance_all(deps, summary, submit, on_progress, NEWEST_FIRST)
         # After the recordings: a transcript takes the lock of its conversation's archived ones.
-        summary.add_transcripts(archive_transcripts(deps, since=window[0], until=window[1]))
+        summary.add_transcripts(
+            archive_transcripts(
+                deps, since=window[0], until=window[1], archived_since=summary.started_at
+            )
+        )
         summary.finished_at = deps.clock()
         summary.catalog = deps.catalog.counts_by_state()
         for source in deps.sources.values():

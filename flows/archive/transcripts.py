@@ -50,26 +50,40 @@ class TranscriptReport:
 
 
 def plan_conversations(
-    deps: Services, source: MessageSource, *, since: datetime, until: datetime
+    deps: Services,
+    source: MessageSource,
+    *,
+    since: datetime,
+    until: datetime,
+    archived_since: datetime | None = None,
 ) -> list[str]:
-    """The conversations this run reads, by ``RECVAULT_TRANSCRIPTS``."""
+    """The conversations this run reads, by ``RECVAULT_TRANSCRIPTS``: those of the window's
+    archived recordings, and those of recordings the run archived (``archived_since``: the
+    run's start), whose call may lie before the window (a video prepared late, a retry)."""
     mode = deps.settings.transcripts
     if mode == "off":
         return []
     rows = deps.catalog.search(since=since, until=until)
     recorded = [row.conversation_id for row, _ in rows if row.state in VERIFIED]
+    if archived_since is not None:
+        recorded += deps.catalog.conversations_archived_since(archived_since)
     listed = list(source.list_conversations(since=since, until=until)) if mode == "all" else []
     known = deps.catalog.transcripts({*filter(None, recorded), *listed})
     finished = [t.conversation_id for t in known if t.status != ARCHIVED]
     return conversations_to_fetch(mode, recorded=recorded, listed=listed, finished=finished)
 
 
-def archive_transcripts(deps: Services, *, since: datetime, until: datetime) -> TranscriptReport:
+def archive_transcripts(
+    deps: Services, *, since: datetime, until: datetime, archived_since: datetime | None = None
+) -> TranscriptReport:
     report = TranscriptReport()
     source = deps.messages
     if source is None or deps.settings.transcripts == "off":
         return report
-    for conversation_id in plan_conversations(deps, source, since=since, until=until):
+    planned = plan_conversations(
+        deps, source, since=since, until=until, archived_since=archived_since
+    )
+    for conversation_id in planned:
         try:
             outcome = archive_transcript(deps, source, conversation_id)
         except (CatalogError, ConfigError):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import CatalogError
+from models.states import VERIFIED
 from models.tables import ConversationTranscript, Recording
 from models.transcripts import ARCHIVED
 from storage.catalog import holds
@@ -154,6 +155,22 @@ class TranscriptCatalog:
             row.updated_at = at
             append_events(session, [PendingEvent(event, actor, at, detail=certificate)])
             return row
+
+    def conversations_archived_since(self, at: datetime) -> list[str]:
+        """Conversations with a recording that became ARCHIVED at or after ``at`` (a run's
+        start): their recordings may have started long before the run's window."""
+        require_aware("at", at)
+        stmt = (
+            sa.select(col(Recording.conversation_id))
+            .where(
+                col(Recording.archived_at) >= at,
+                col(Recording.conversation_id).is_not(None),
+                col(Recording.state).in_([s.value for s in VERIFIED]),
+            )
+            .distinct()
+        )
+        with self._tx() as session:
+            return sorted(c for c in session.scalars(stmt) if c)
 
     def conversations_with_holds(self, conversation_ids: Sequence[str]) -> dict[str, list[int]]:
         """conversation id -> ids of the active holds covering any of its recordings."""

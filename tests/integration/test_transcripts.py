@@ -89,11 +89,12 @@ def services(
     policy: Policy,
     clock: Clock,
     tmp_path: Path,
+    **settings: Any,
 ) -> Iterator[Services]:
     client = infobip_client(sim, backoff_scale=0.01)
     try:
         yield Services(
-            settings=fast_settings(tmp_path, identity_key=TEST_IDENTITY_KEY),
+            settings=fast_settings(tmp_path, identity_key=TEST_IDENTITY_KEY, **settings),
             catalog=catalog,
             store=store,
             policy=policy,
@@ -222,9 +223,13 @@ def test_transcripts_follow_holds_expiry_and_erasure(
             place_hold(
                 deps, scope_kind="call", scope_value=agent["callId"], reason="r", case_ref="C-1"
             )
-            # One held leg holds the whole conversation's transcript, every version of it.
+            # One held leg holds the whole conversation's transcript, every version of it,
+            # and a version written while the hold stands is held at upload.
             assert [v.legal_hold for v in transcript_versions(deps, held)] == [True]
             assert [v.legal_hold for v in transcript_versions(deps, expiring)] == [False]
+            sim.state.messages.add_message(held, "Any news on my refund?")
+            assert archive(deps).transcripts == {"stored": 1, "unchanged": 1}
+            assert [v.legal_hold for v in transcript_versions(deps, held)] == [True, True]
 
             clock.advance(days=40)  # past the 30 days of every recording
             run = run_retention(deps, dry_run=False)
@@ -243,7 +248,7 @@ def test_transcripts_follow_holds_expiry_and_erasure(
             assert "EXPIRED" in states.values()
             kept = catalog.transcript(held)
             assert kept is not None and kept.status == "ARCHIVED"
-            assert len(transcript_versions(deps, held)) == 1
+            assert len(transcript_versions(deps, held)) == 2
 
             # An expired conversation's transcript is never written again, even when its
             # messages change.
@@ -254,7 +259,7 @@ def test_transcripts_follow_holds_expiry_and_erasure(
             # Released: the S3 hold comes off; an erasure of the agent then takes the last
             # leg, and the transcript goes with it.
             release_holds(deps, "C-1")
-            assert [v.legal_hold for v in transcript_versions(deps, held)] == [False]
+            assert [v.legal_hold for v in transcript_versions(deps, held)] == [False, False]
             erased = run_erasure(deps, agent["participantIdentity"], dry_run=False)
             assert [(t.conversation_id, t.outcome) for t in erased.transcripts] == [(held, "done")]
             assert transcript_versions(deps, held) == []
@@ -264,3 +269,29 @@ def test_transcripts_follow_holds_expiry_and_erasure(
             assert cert is not None and cert["request_id"] == erased.plan.request_id
             assert verify_archive(catalog, store).transcripts == 0
         assert catalog.verify_audit_chain() == []
+
+
+def test_all_mode_keeps_chats_without_recordings_too(
+    start_simulator: Any, make_store: MakeStore, s3_bucket: str, catalog_url: str, tmp_path: Path
+) -> None:
+    store = make_store(s3_bucket)
+    clock = Clock(START + timedelta(hours=2))
+    scenario = SCENARIO.model_copy(update={"chat_conversations": 1})
+    with start_simulator(scenario) as sim, Catalog.open(catalog_url) as catalog:
+        recorded = set(conversations(sim))
+        (chat,) = set(sim.state.messages.conversation_ids()) - recorded
+        kw: dict[str, Any] = {"catalog": catalog, "store": store, "clock": clock}
+        with services(sim, **kw, policy=UNLOCKED, tmp_path=tmp_path, transcripts="all") as deps:
+            assert archive(deps).transcripts == {"stored": 3}
+            row = catalog.transcript(chat)
+            expected = canonical_transcript(chat, sim.state.messages.messages_of(chat))
+            assert row is not None and row.sha256 == expected.sha256
+            assert row.lock_mode is None  # no recording to take a lock from
+            # Retention has no recording to follow for the chat: it stays.
+            clock.advance(days=40)
+            run = run_retention(deps, dry_run=False)
+            assert sorted(t.conversation_id for t in run.transcripts) == sorted(recorded)
+            assert len(transcript_versions(deps, chat)) == 1
+        with services(sim, **kw, policy=UNLOCKED, tmp_path=tmp_path, transcripts="off") as deps:
+            sim.state.messages.add_message(chat, "hello again")
+            assert archive(deps).transcripts == {}
