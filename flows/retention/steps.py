@@ -192,6 +192,10 @@ class RetentionRun(ResultTally):
     anchor: AnchorReport | None = None
     transcripts: list[TranscriptResult] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        return super().ok and all(t.outcome != "failed" for t in self.transcripts)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,

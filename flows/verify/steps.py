@@ -14,6 +14,8 @@ overwritten, not under a delete marker).
   event, and
   no source deletion (``source_deleted`` event or a move to SOURCE_DELETED) was recorded
   before that recording's ``archived`` event;
+- every transcript version under ``transcripts/`` is one a ``transcript_archived`` audit event
+  names (bytes written there by anyone else are a problem);
 - every object version under the archive prefix is referenced by a catalog row (bucket, key,
   version). An unreferenced version of a recording that is still in progress is *unadopted*,
   not an orphan: a run killed between an upload and its catalog commit leaves exactly that,
@@ -34,7 +36,7 @@ from typing import Any
 
 from flows.audit.check import verify_audit
 from models.errors import ObjectStoreError, StorageError
-from models.keys import ARCHIVE_PREFIX
+from models.keys import ARCHIVE_PREFIX, TRANSCRIPT_PREFIX
 from models.states import IN_PROGRESS, VERIFIED, RecordingState
 from models.tables import ArchivedObject, AuditEvent, ConversationTranscript, Recording
 from models.transcripts import ARCHIVED
@@ -136,6 +138,7 @@ def verify_archive(
         report.problems.extend(check_audit_trail(rows, events))
         report.audit_chain_checked = True
         check_orphans(store, rows, report)
+        check_transcript_versions(store, events, report)
         report.orphans_checked = True
     return report
 
@@ -211,6 +214,28 @@ def check_transcript(
     if problems:
         log.error("transcript verification failed conversation_id=%s", transcript.conversation_id)
     return problems
+
+
+def check_transcript_versions(
+    store: ObjectStore, events: Iterable[AuditEvent], report: VerifyReport
+) -> None:
+    """Every version under the transcripts prefix is one recvault wrote (a
+    ``transcript_archived`` event names its key and version)."""
+    written = {
+        (str(e.detail.get("key")), _version_key(e.detail.get("version_id")))
+        for e in events
+        if e.event == "transcript_archived" and e.detail
+    }
+    for info in store.iter_versions(TRANSCRIPT_PREFIX):
+        report.versions_listed += 1
+        if (info.key, _version_key(info.version_id)) not in written:
+            report.problems.append(
+                Problem(
+                    None,
+                    f"{info.key} version {info.version_id}",
+                    "transcript version not written by recvault (no transcript_archived event)",
+                )
+            )
 
 
 def check_current_version(

@@ -184,6 +184,8 @@ def test_transcripts_are_stored_versioned_locked_searchable_and_verified(
 
             report = verify_archive(catalog, store)
             assert report.ok and report.transcripts == 2
+            deep = verify_archive(catalog, store, deep=True, identity_key=TEST_IDENTITY_KEY)
+            assert deep.ok, deep.problems
 
         env = make_run_env(sim, bucket=s3_bucket, catalog_url=catalog_url)
         found = env.cli("catalog", "search", "--conversation-id", first, "--json")
@@ -202,6 +204,8 @@ def test_transcripts_are_stored_versioned_locked_searchable_and_verified(
         tampered = verify_archive(catalog, store)
         assert not tampered.ok
         assert [p.key.split(" ")[0] for p in tampered.problems] == [transcript_key(second)]
+        deep = verify_archive(catalog, store, deep=True, identity_key=TEST_IDENTITY_KEY)
+        assert any("not written by recvault" in p.problem for p in deep.problems)
 
     logged = caplog.text
     leaks = [value for value in personal_data(sim, list(legs)) if value in logged]
