@@ -26,7 +26,13 @@ from pydantic import ValidationError
 
 from models.errors import ConfigError, SourceNotFound, SourceServerError
 from models.ports import SharedRateLimits
-from models.settings import ACCOUNT_CONFIG_PATH, DOWNLOAD_PATH, METADATA_PATH, Settings
+from models.settings import (
+    ACCOUNT_CONFIG_PATH,
+    DOWNLOAD_PATH,
+    MESSAGES_PATH,
+    METADATA_PATH,
+    Settings,
+)
 from models.source import (
     AccountRecordingConfig,
     PreparationStatus,
@@ -332,10 +338,11 @@ class InfobipClient:
 
     # --- route checks (recvault doctor) -------------------------------------------------------
 
-    def check_routes(self) -> list[RouteCheck]:
+    def check_routes(self, *, messages: bool = False) -> list[RouteCheck]:
         """Each configured route asked once, harmlessly: the listing for one element, and the
         id-bearing routes for an id no account holds (expecting Infobip's own 404). The
-        delete route is asked with DELETE, which for that id deletes nothing."""
+        delete route is asked with DELETE, which for that id deletes nothing. ``messages``:
+        Get messages too (transcripts), for a conversation id no account holds."""
         checks = [
             ("metadata", "GET", self.paths.metadata, None),
             ("download", "GET", self.paths.download, PROBE_RECORDING_ID),
@@ -352,6 +359,15 @@ class InfobipClient:
             params = {"page": "0", "size": "1"} if route == "metadata" else None
             headers = {"Range": "bytes=0-0"} if route == "download" else None
             results.append(self._check(route, call, params, headers))
+        if messages:
+            call = Call(
+                OP_MESSAGES,
+                "GET",
+                MESSAGES_PATH,
+                ids=(("conversation_id", PROBE_RECORDING_ID),),
+                route_checked=True,
+            )
+            results.append(self._check("messages", call, {"page": "0", "limit": "1"}, None))
         return results
 
     def _check(
