@@ -234,6 +234,16 @@ def test_transcripts_follow_holds_expiry_and_erasure(
             sim.state.messages.add_message(held, "Any news on my refund?")
             assert archive(deps).transcripts == {"stored": 1, "unchanged": 1}
             assert [v.legal_hold for v in transcript_versions(deps, held)] == [True, True]
+            # Switched off from outside: deep verify says so, and retention puts it back.
+            current = catalog.transcript(held)
+            assert current is not None
+            store.set_legal_hold(current.key, version_id=current.version_id, on=False)
+            deep = verify_archive(catalog, store, deep=True, identity_key=TEST_IDENTITY_KEY)
+            assert [p for p in deep.problems if "transcript of held conversation" in p.problem]
+            run_retention(deps, dry_run=False)
+            assert [v.legal_hold for v in transcript_versions(deps, held)] == [True, True]
+            deep = verify_archive(catalog, store, deep=True, identity_key=TEST_IDENTITY_KEY)
+            assert deep.ok, deep.problems
 
             clock.advance(days=40)  # past the 30 days of every recording
             run = run_retention(deps, dry_run=False)
