@@ -137,6 +137,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         table.add_row(f"catalog: {state}", str(count))
     for kind, count in sorted(summary.needs_attention.items()):
         table.add_row(f"needs attention: {kind}", str(count))
+    for outcome, count in sorted(summary.transcripts.items()):
+        table.add_row(f"transcripts: {outcome}", str(count))
     table.add_row("downloaded", f"{summary.downloaded_bytes:,} B")
     table.add_row("uploaded", f"{summary.uploaded_bytes:,} B")
     for name, key in (
