@@ -79,7 +79,7 @@ def expire_transcripts(
     ``conversation_ids``, or of every archived transcript). ``erasure``: the request id, when
     an erasure asks; its certificate names it and GOVERNANCE locks are bypassed."""
     results = []
-    for transcript in deps.catalog.transcripts(conversation_ids, status=ARCHIVED):
+    for transcript in deps.catalog.transcripts_after_recordings(conversation_ids):
         conversation_id = transcript.conversation_id
         try:
             result = _expire_one(deps, conversation_id, erasure=erasure)

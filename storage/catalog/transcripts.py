@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import CatalogError
-from models.states import VERIFIED
+from models.states import VERIFIED, RecordingState
 from models.tables import ConversationTranscript, Recording
 from models.transcripts import ARCHIVED
 from storage.catalog import holds
@@ -70,6 +70,33 @@ class TranscriptCatalog:
             stmt = stmt.where(col(ConversationTranscript.conversation_id).in_(wanted))
         if status is not None:
             stmt = stmt.where(col(ConversationTranscript.status) == status)
+        with self._tx() as session:
+            return list(session.scalars(stmt))
+
+    def transcripts_after_recordings(
+        self, conversation_ids: Iterable[str] | None = None
+    ) -> list[ConversationTranscript]:
+        """Archived transcripts whose conversation has recordings, all of them EXPIRED: the
+        candidates for deletion, found in one statement however large the catalog."""
+        conversation = col(ConversationTranscript.conversation_id)
+        legs = sa.select(col(Recording.recording_id)).where(
+            col(Recording.conversation_id) == conversation
+        )
+        live = legs.where(col(Recording.state) != RecordingState.EXPIRED.value)
+        stmt = (
+            sa.select(ConversationTranscript)
+            .where(
+                col(ConversationTranscript.status) == ARCHIVED,
+                legs.exists(),
+                ~live.exists(),
+            )
+            .order_by(conversation)
+        )
+        if conversation_ids is not None:
+            wanted = sorted({c for c in conversation_ids if c})
+            if not wanted:
+                return []
+            stmt = stmt.where(conversation.in_(wanted))
         with self._tx() as session:
             return list(session.scalars(stmt))
 
