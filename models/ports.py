@@ -143,7 +143,8 @@ class MessageSource(Protocol):
 
     def list_messages(self, conversation_id: str) -> Iterator[Mapping[str, Any]]:
         """Every message of the conversation, as the source sent it (a message may repeat
-        when its pages shifted); raises ``SourceNotFound`` for a conversation it does not know."""
+        when its pages shifted); a conversation it does not know raises a ``SourceError``
+        (Infobip answers 400 ``NOT_FOUND`` or 404)."""
         ...
 
     def list_conversations(self, *, since: datetime, until: datetime) -> Iterator[str]:
