@@ -3,7 +3,7 @@ the request's exact parameters, the 500-a-minute limit, and errors without perso
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import httpx
@@ -115,3 +115,27 @@ def test_errors_name_the_route_never_a_message(
     text = str(caught.value)
     assert "/ccaas/1/conversations/{conversation_id}/messages" in text
     assert PHONE not in text and "hello" not in text
+
+
+class RecordingLimits:
+    """``models.ports.SharedRateLimits`` that remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.ensured: dict[str, tuple[float, int]] = {}
+        self.acquired: list[str] = []
+
+    def ensure(self, limits: Mapping[str, tuple[float, int]]) -> None:
+        self.ensured.update(limits)
+
+    def acquire(self, op: str) -> None:
+        self.acquired.append(op)
+
+
+def test_get_messages_takes_a_slot_of_the_shared_limit_of_its_own() -> None:
+    shared = RecordingLimits()
+    client = make_client(page_handler(1500, []), shared_limits=shared)
+    assert len(list(client.list_messages("c"))) == 1500
+    # Prefect's global limit recvault-infobip-messages: 500 a minute across every worker.
+    rate, burst = shared.ensured["messages"]
+    assert rate == pytest.approx(500 / 60) and burst == 1
+    assert shared.acquired == ["messages", "messages"]
