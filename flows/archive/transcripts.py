@@ -56,6 +56,7 @@ def plan_conversations(
     since: datetime,
     until: datetime,
     archived_since: datetime | None = None,
+    report: TranscriptReport | None = None,
 ) -> list[str]:
     """The conversations this run reads, by ``RECVAULT_TRANSCRIPTS``: those of the window's
     archived recordings, and those of recordings the run archived (``archived_since``: the
@@ -67,10 +68,27 @@ def plan_conversations(
     recorded = [row.conversation_id for row, _ in rows if row.state in VERIFIED]
     if archived_since is not None:
         recorded += deps.catalog.conversations_archived_since(archived_since)
-    listed = list(source.list_conversations(since=since, until=until)) if mode == "all" else []
+    listed = _listed(source, since=since, until=until, report=report) if mode == "all" else []
     known = deps.catalog.transcripts({*filter(None, recorded), *listed})
     finished = [t.conversation_id for t in known if t.status != ARCHIVED]
     return conversations_to_fetch(mode, recorded=recorded, listed=listed, finished=finished)
+
+
+def _listed(
+    source: MessageSource, *, since: datetime, until: datetime, report: TranscriptReport | None
+) -> list[str]:
+    """The window's conversations; when Infobip cannot list them, the run still writes the
+    transcripts of its recorded conversations (the failure is reported, the next run lists)."""
+    try:
+        return list(source.list_conversations(since=since, until=until))
+    except (CatalogError, ConfigError):
+        raise
+    except RecvaultError as exc:
+        log.warning("conversations listing failed error=%s", type(exc).__name__)
+        if report is not None:
+            report.outcomes[FAILED] += 1
+            report.errors.append(("(conversations listing)", f"{type(exc).__name__}: {exc}"))
+        return []
 
 
 def archive_transcripts(
@@ -81,7 +99,7 @@ def archive_transcripts(
     if source is None or deps.settings.transcripts == "off":
         return report
     planned = plan_conversations(
-        deps, source, since=since, until=until, archived_since=archived_since
+        deps, source, since=since, until=until, archived_since=archived_since, report=report
     )
     for conversation_id in planned:
         try:

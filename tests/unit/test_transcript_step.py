@@ -29,6 +29,7 @@ class MessagingSource(FakeSource):
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.down: set[str] = set()
         self.reads: list[str] = []
+        self.listing_down = False
 
     def list_messages(self, conversation_id: str) -> Iterator[Mapping[str, Any]]:
         self.reads.append(conversation_id)
@@ -37,6 +38,8 @@ class MessagingSource(FakeSource):
         return iter(self.messages.get(conversation_id, []))
 
     def list_conversations(self, *, since: datetime, until: datetime) -> Iterator[str]:
+        if self.listing_down:
+            raise SourceUnavailable("Infobip GET /ccaas/1/conversations: connection failed")
         return iter(sorted(self.messages))
 
 
@@ -122,3 +125,24 @@ def test_off_reads_nothing_and_a_source_without_messages_is_skipped(tmp_path: Pa
         assert not archive_transcripts(plain, since=WINDOW[0], until=WINDOW[1]).outcomes
     finally:
         plain.close()
+
+
+def test_all_reads_chats_too_and_survives_a_failed_listing(tmp_path: Path) -> None:
+    svc = services(tmp_path, transcripts="all")
+    source = MessagingSource()
+    svc.sources = {"conversations": source}
+    try:
+        seed(svc, "r1", "c1", archived=True)
+        source.messages = {"c1": [message("a", 1)], "chat": [message("b", 2)]}
+        source.listing_down = True
+        report = archive_transcripts(svc, since=WINDOW[0], until=WINDOW[1])
+        assert dict(report.outcomes) == {"failed": 1, "stored": 1}
+        assert report.errors[0][0] == "(conversations listing)"
+        assert source.reads == ["c1"]
+        source.listing_down = False
+        again = archive_transcripts(svc, since=WINDOW[0], until=WINDOW[1])
+        assert dict(again.outcomes) == {"stored": 1, "unchanged": 1}
+        chat = svc.catalog.transcript("chat")
+        assert chat is not None and chat.lock_mode is None  # no recording to follow
+    finally:
+        svc.close()
