@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flows.services import Services
-from models.errors import CatalogError, ConfigError, RecvaultError
+from models.errors import CatalogError, ConfigError, RecvaultError, SourceUnavailable
 from models.keys import transcript_key
 from models.ports import MessageSource
 from models.states import VERIFIED
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 STORED = "stored"  # a new version written
 UNCHANGED = "unchanged"
 FAILED = "failed"
+DEFERRED = "deferred"  # not asked this run: Infobip was unreachable; the next run asks
 
 
 @dataclass
@@ -101,7 +102,7 @@ def archive_transcripts(
     planned = plan_conversations(
         deps, source, since=since, until=until, archived_since=archived_since, report=report
     )
-    for conversation_id in planned:
+    for position, conversation_id in enumerate(planned):
         try:
             outcome = archive_transcript(deps, source, conversation_id)
         except (CatalogError, ConfigError):
@@ -112,6 +113,12 @@ def archive_transcripts(
             )
             outcome = FAILED
             report.errors.append((conversation_id, f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, SourceUnavailable):
+                # Infobip stayed unreachable through the whole retry budget: asking for each
+                # remaining conversation would spend that budget again and again.
+                report.outcomes[FAILED] += 1
+                report.outcomes[DEFERRED] += len(planned) - position - 1
+                break
         report.outcomes[outcome] += 1
     log.info("transcripts %s", dict(report.outcomes))
     return report

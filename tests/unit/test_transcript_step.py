@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.archive.transcripts import archive_transcripts
-from models.errors import SourceUnavailable
+from models.errors import SourceBadRequest, SourceUnavailable
 from models.keys import transcript_key
 from models.states import RecordingState
 from models.tables import ArchivedObject
@@ -30,9 +30,12 @@ class MessagingSource(FakeSource):
         self.down: set[str] = set()
         self.reads: list[str] = []
         self.listing_down = False
+        self.unknown: set[str] = set()
 
     def list_messages(self, conversation_id: str) -> Iterator[Mapping[str, Any]]:
         self.reads.append(conversation_id)
+        if conversation_id in self.unknown:
+            raise SourceBadRequest("Infobip GET /ccaas/1/conversations/{id}/messages: NOT_FOUND")
         if conversation_id in self.down:
             raise SourceUnavailable("Infobip GET /ccaas/1/conversations/{id}/messages: HTTP 503")
         return iter(self.messages.get(conversation_id, []))
@@ -88,18 +91,19 @@ def test_one_failing_conversation_does_not_stop_the_others(tmp_path: Path) -> No
             "c3": [message("d", 4)],
         }
         source.down = {"c1"}
+        source.unknown = {"c1"}  # Infobip answers that it has no such conversation
 
         report = archive_transcripts(svc, since=WINDOW[0], until=WINDOW[1])
         assert dict(report.outcomes) == {"failed": 1, "stored": 1}
         assert [c for c, _ in report.errors] == ["c1"]
-        assert "HTTP 503" in report.errors[0][1]
+        assert "NOT_FOUND" in report.errors[0][1]
         assert source.reads == ["c1", "c2"]
         assert svc.catalog.transcript("c1") is None
         stored = svc.catalog.transcript("c2")
         assert stored is not None and stored.message_count == 2
         assert svc.fake_store.version_ids(transcript_key("c2")) == [stored.version_id]
 
-        source.down = set()
+        source.down = source.unknown = set()
         again = archive_transcripts(svc, since=WINDOW[0], until=WINDOW[1])
         assert dict(again.outcomes) == {"stored": 1, "unchanged": 1}
         assert len(svc.fake_store.version_ids(transcript_key("c2"))) == 1
@@ -144,5 +148,22 @@ def test_all_reads_chats_too_and_survives_a_failed_listing(tmp_path: Path) -> No
         assert dict(again.outcomes) == {"stored": 1, "unchanged": 1}
         chat = svc.catalog.transcript("chat")
         assert chat is not None and chat.lock_mode is None  # no recording to follow
+    finally:
+        svc.close()
+
+
+def test_an_unreachable_infobip_defers_the_rest_of_the_run(tmp_path: Path) -> None:
+    svc = services(tmp_path)
+    source = MessagingSource()
+    svc.sources = {"conversations": source}
+    try:
+        for n in (1, 2, 3):
+            seed(svc, f"r{n}", f"c{n}", archived=True)
+        source.messages = {f"c{n}": [message(f"m{n}", n)] for n in (1, 2, 3)}
+        source.down = {"c1", "c2", "c3"}
+        report = archive_transcripts(svc, since=WINDOW[0], until=WINDOW[1])
+        # One conversation spent the retry budget; the others are not asked this run.
+        assert dict(report.outcomes) == {"failed": 1, "deferred": 2}
+        assert source.reads == ["c1"]
     finally:
         svc.close()
