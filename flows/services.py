@@ -24,7 +24,7 @@ from models.errors import ConfigError
 
 if TYPE_CHECKING:  # types only: read-only commands import this without the adapters' libraries
     from models.policy.rules import Policy
-    from models.ports import RecordingSource
+    from models.ports import MessageSource, RecordingSource
     from models.settings import Settings
     from models.tables import Recording
     from storage.catalog.store import Catalog
@@ -80,6 +80,16 @@ class Services:
         if self.workdir is None:
             raise ConfigError("this command has no work dir (only archive runs download)")
         return self.workdir
+
+    @property
+    def messages(self) -> MessageSource | None:
+        """The configured source that holds conversation messages (None: none does)."""
+        from models.ports import MessageSource
+
+        for source in self.sources.values():
+            if isinstance(source, MessageSource):
+                return source
+        return None
 
     def source_for(self, recording: Recording) -> RecordingSource:
         """The adapter of the source a recording came from."""

@@ -24,3 +24,18 @@ def object_key(
         f"{ARCHIVE_PREFIX}{day:%Y}/{day:%m}/{day:%d}/"
         f"{_segment(conversation_id)}/{_segment(recording_id)}/{name}"
     )
+
+
+TRANSCRIPT_PREFIX = "transcripts/"
+TRANSCRIPT_NAME = "messages.json"
+
+
+def transcript_prefix(conversation_id: str) -> str:
+    """``transcripts/{conversationId}/``: outside ``recordings/``, because a conversation's
+    messages span its recordings' days and outlive none of them (docs/transcripts.md)."""
+    return f"{TRANSCRIPT_PREFIX}{_segment(conversation_id)}/"
+
+
+def transcript_key(conversation_id: str) -> str:
+    """One key per conversation; each changed transcript is a new version of it."""
+    return transcript_prefix(conversation_id) + TRANSCRIPT_NAME

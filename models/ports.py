@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from models.tables import ArchivedObject, AuditEvent, LegalHold, Recording
 
@@ -133,6 +133,23 @@ class RecordingSource(Protocol):
     def stats(self) -> Mapping[str, int]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class MessageSource(Protocol):
+    """A source that also holds the conversations' messages (Infobip Conversations)."""
+
+    name: str
+
+    def list_messages(self, conversation_id: str) -> Iterator[Mapping[str, Any]]:
+        """Every message of the conversation, as the source sent it (a message may repeat
+        when its pages shifted); a conversation it does not know raises a ``SourceError``
+        (Infobip answers 400 ``NOT_FOUND`` or 404)."""
+        ...
+
+    def list_conversations(self, *, since: datetime, until: datetime) -> Iterator[str]:
+        """Ids of the conversations updated in [since, until]."""
+        ...
 
 
 class SharedRateLimits(Protocol):

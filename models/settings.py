@@ -28,6 +28,11 @@ SourceDeletion = Literal["off", "calls-files", "ccaas"]
 METADATA_PATH = "/ccaas/voice/2/recording/metadata"
 DOWNLOAD_PATH = "/ccaas/voice/2/recording/download/{recording_id}"
 ACCOUNT_CONFIG_PATH = "/ccaas/voice/2/account-recording-config"
+# Conversations API (ccaas v1): a conversation's messages, and the conversations themselves.
+MESSAGES_PATH = "/ccaas/1/conversations/{conversation_id}/messages"
+CONVERSATIONS_PATH = "/ccaas/1/conversations"
+# Which conversations get a transcript of their messages (docs/transcripts.md).
+TranscriptMode = Literal["recorded", "all", "off"]
 # recvault's working model of routes Infobip does not publish (section 9): never a default,
 # only where a deployment configures them.
 PREPARATION_PATH_EXAMPLE = "/ccaas/voice/2/recording/{recording_id}/download-preparation"
@@ -97,6 +102,11 @@ class Settings(BaseSettings):
     # requests a second, and 100 file downloads and, separately, 100 file deletions a minute.
     calls_list_rate_per_s: float = Field(100.0, gt=0)
     calls_file_rate_per_min: float = Field(100.0, gt=0)
+    # Get messages (Conversations API): Infobip allows 500 requests a minute.
+    messages_rate_per_min: float = Field(500.0, gt=0)
+    # Transcripts of conversation messages: of conversations with archived recordings
+    # (recorded), of every conversation updated in the window (all), or none (off).
+    transcripts: TranscriptMode = "recorded"
     calls_location: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")  # e.g. FRANKFURT
     work_dir_max_bytes: int = Field(50 * 1024**3, ge=1024**2)
     # S3 behaviour. "auto" sends SHA-256 checksums only where the store is AWS (no endpoint URL);

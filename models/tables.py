@@ -237,3 +237,30 @@ class Backfill(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     finished_at: datetime | None = _dt()
+
+
+class ConversationTranscript(SQLModel, table=True):
+    """The canonical JSON transcript of one conversation's messages: its current object
+    version in the bucket. Earlier versions stay in the bucket under the same lock; each
+    version's upload is an audit event (``transcript_archived``)."""
+
+    __tablename__ = "transcripts"
+
+    conversation_id: str = Field(primary_key=True, max_length=128)
+    source: str = Field(default="conversations", max_length=32)
+    bucket: str = Field(max_length=63)
+    key: str = Field(max_length=1024)
+    version_id: str | None = Field(default=None, max_length=1024)
+    sha256: str = Field(max_length=64)
+    size_bytes: int = Field(sa_column=Column(sa.BigInteger(), nullable=False))
+    message_count: int = 0
+    last_message_at: datetime | None = _dt()
+    # ARCHIVED (the object is there), EXPIRED or ERASED (every version deleted).
+    status: str = Field(default="ARCHIVED", max_length=16, index=True)
+    versions: int = 0  # versions recvault has written
+    retain_until: datetime | None = _dt()
+    lock_mode: str | None = Field(default=None, max_length=16)
+    archived_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    verified_at: datetime | None = _dt()
+    deleted_at: datetime | None = _dt()

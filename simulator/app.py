@@ -85,6 +85,15 @@ class _Api:
     async def metadata(self, request: Request) -> Response:
         return JSONResponse(self.state.list_metadata(request.query_params))
 
+    async def messages(self, request: Request) -> Response:
+        conversation_id = request.path_params["conversation_id"]
+        return JSONResponse(
+            self.state.messages.list_messages(conversation_id, request.query_params)
+        )
+
+    async def conversations(self, request: Request) -> Response:
+        return JSONResponse(self.state.messages.list_conversations(request.query_params))
+
     async def download(self, request: Request) -> Response:
         recording_id = request.path_params["recording_id"]
         # Building media may run ffmpeg once per clip; keep the event loop free meanwhile.
@@ -191,6 +200,11 @@ def create_app(state: SimulatorState, transports: Transports | None = None) -> S
             methods=["GET", "PUT", "POST"],
         ),
         *calls_routes(api.guarded, state.calls, transports),
+        Route("/ccaas/1/conversations", api.guarded("conversations", api.conversations)),
+        Route(
+            "/ccaas/1/conversations/{conversation_id}/messages",
+            api.guarded("messages", api.messages),
+        ),
         Route("/auth/1/session", api.session, methods=["POST"]),
         Route("/auth/1/oauth2/token", api.oauth_token, methods=["POST"]),
     ]

@@ -21,6 +21,8 @@ PUBLISHED_LIMITS: dict[str, tuple[float, float]] = {
     "calls_delete": (100.0, 100.0),
     "calls_file_download": (100.0 / 60.0, 100.0),
     "calls_file_delete": (100.0 / 60.0, 100.0),
+    # Get messages: 500/min. The conversations listing publishes none; it shares that one.
+    "messages": (500.0 / 60.0, 500.0),
 }
 
 

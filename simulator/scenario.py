@@ -19,6 +19,8 @@ Data set
                          metadata ``duration`` is the call's length, not the clip's)
     size_bytes           {recording index: size} makes a recording's media exactly that large
                          (never smaller than its natural size); streamed, never held in memory
+    chat_conversations   conversations with messages but no recording (the Conversations API
+                         serves seeded messages for every conversation, see simulator/messages.py)
     api_key, username, password   accepted credentials (App key, Basic, session/OAuth tokens)
     video_download_preparation    initial value of the account recording config switch
 
@@ -100,6 +102,8 @@ Endpoint = Literal[
     "calls_delete",
     "calls_file_download",
     "calls_file_delete",
+    "messages",
+    "conversations",
 ]
 
 
@@ -187,6 +191,8 @@ class Scenario(_Strict):
     duration_max_s: int = Field(900, ge=1)
     media_duration_s: float = Field(1.0, gt=0.0, le=30.0)
     size_bytes: dict[int, int] = Field(default_factory=dict)
+    # Conversations with messages but no recording (chats), beside those of the recordings.
+    chat_conversations: int = Field(0, ge=0)
 
     api_key: str = "recvault-simulator-key"
     username: str = "simulator"

@@ -24,6 +24,7 @@ from simulator.errors import ApiError, not_found
 from simulator.faults import RequestFaults, pick_ids
 from simulator.listing import page_body, parse_query, select
 from simulator.media import MediaBody, build_body, corrupt_body, marker_text
+from simulator.messages import MessagesState
 from simulator.preparation import Preparations
 from simulator.scenario import Scenario
 
@@ -70,6 +71,12 @@ class SimulatorState:
         for rec in initial:
             rec.appeared_at = now
         self._recordings: dict[str, SimRecording] = {r.recording_id: r for r in initial}
+        # /ccaas/1/conversations/...: its own lock, like the Calls API's state.
+        self.messages = MessagesState(
+            scenario.seed,
+            [r.element for r in initial],
+            chat_conversations=scenario.chat_conversations,
+        )
         self._arrivals = DataSetBuilder(scenario, stream="arrivals")
         self._arrivals.next_index = len(initial)
         self._arrivals.next_id = len(initial) + 1

@@ -19,6 +19,7 @@ from typing import TypeVar
 from flows.archive import steps
 from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
+from flows.archive.transcripts import archive_transcripts
 from flows.audit.anchor import write_anchor
 from flows.services import Services
 from models.errors import CatalogUnavailable
@@ -85,6 +86,12 @@ def run_archive(
         log.info("listed=%d new=%d updated=%d", discovery.listed, discovery.new, discovery.updated)
         # New recordings first: a backlog (a backfill's, a long outage's) never delays them.
         advance_all(deps, summary, submit, on_progress, NEWEST_FIRST)
+        # After the recordings: a transcript takes the lock of its conversation's archived ones.
+        summary.add_transcripts(
+            archive_transcripts(
+                deps, since=window[0], until=window[1], archived_since=summary.started_at
+            )
+        )
         summary.finished_at = deps.clock()
         summary.catalog = deps.catalog.counts_by_state()
         for source in deps.sources.values():

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.archive.steps import DiscoverReport, Outcome, StepReport
+from flows.archive.transcripts import TranscriptReport
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ class RunSummary:
     # Recordings kept waiting (or kept at all) on an answer nobody documented, by kind: an
     # unknown recordingStatus, media type or status code, a metadata id that is not a number.
     needs_attention: Counter[str] = field(default_factory=Counter)
+    # Conversation transcripts: stored (a new version), unchanged, failed.
+    transcripts: Counter[str] = field(default_factory=Counter)
+
+    def add_transcripts(self, report: TranscriptReport) -> None:
+        self.transcripts.update(report.outcomes)
+        for conversation_id, error in report.errors:
+            if len(self.problems) < _MAX_LISTED_PROBLEMS:
+                self.problems.append((f"transcript {conversation_id}", error))
 
     def add_discovery(self, report: DiscoverReport) -> None:
         self.since, self.until = report.since, report.until
@@ -74,6 +83,7 @@ class RunSummary:
             data[key] = value.isoformat() if value else None
         data["outcomes"] = dict(self.outcomes)
         data["needs_attention"] = dict(self.needs_attention)
+        data["transcripts"] = dict(self.transcripts)
         data["step_seconds"] = {k: round(v, 3) for k, v in self.step_seconds.items()}
         data["problems"] = [{"recording_id": r, "error": e} for r, e in self.problems]
         data["wall_s"] = round(self.wall_s, 3)
@@ -99,6 +109,9 @@ class RunSummary:
             "|---|---|",
             *(f"| {k} | {v} |" for k, v in sorted(self.catalog.items())),
         ]
+        if self.transcripts:
+            lines += ["", "| transcripts | conversations |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in sorted(self.transcripts.items())]
         if self.needs_attention:
             lines += ["", "| needs attention | recordings |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in sorted(self.needs_attention.items())]

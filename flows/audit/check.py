@@ -398,7 +398,9 @@ def _check_s3_holds(catalog: Catalog, report: AuditReport, store: ObjectStore) -
     for hold in active:
         hold_id = hold.id or 0
         applied = {link.recording_id for link in catalog.hold_links(hold_id)}
-        for rid in catalog.hold_covered_ids(hold):
+        covered = catalog.hold_covered_ids(hold)
+        _check_transcript_holds(catalog, store, report, hold_id, covered, applied)
+        for rid in covered:
             for obj in catalog.objects(rid):
                 if obj.deleted_at is not None:
                     continue
@@ -425,6 +427,52 @@ def _check_s3_holds(catalog: Catalog, report: AuditReport, store: ObjectStore) -
                     f"S3 legal hold is OFF on {obj.key} version {obj.version_id} of recording "
                     f"{rid} (the hold put it ON): recvault retention apply puts it back",
                 )
+    _note_pending(report, pending)
+
+
+def _check_transcript_holds(
+    catalog: Catalog,
+    store: ObjectStore,
+    report: AuditReport,
+    hold_id: int,
+    covered: list[str],
+    applied: set[str],
+) -> None:
+    """The current transcript version of each covered conversation is under S3 legal hold
+    once the hold was applied to one of its recordings."""
+    conversations: dict[str, bool] = {}
+    for rid in covered:
+        conversation_id = catalog.get(rid).conversation_id
+        if conversation_id:
+            conversations[conversation_id] = conversations.get(conversation_id, False) or (
+                rid in applied
+            )
+    for transcript in catalog.transcripts(conversations, status="ARCHIVED"):
+        if not conversations[transcript.conversation_id]:
+            continue
+        try:
+            info = store.head(transcript.key, version_id=transcript.version_id)
+        except StorageError as exc:
+            report.add(
+                "s3_legal_hold_off",
+                f"legal hold #{hold_id}",
+                f"cannot read the S3 legal hold of {transcript.key}: {exc}",
+            )
+            continue
+        if info is None or info.legal_hold is None:
+            continue
+        report.s3_legal_holds_checked += 1
+        if not info.legal_hold:
+            report.add(
+                "s3_legal_hold_off",
+                f"legal hold #{hold_id}",
+                f"S3 legal hold is OFF on {transcript.key} version {transcript.version_id}, the "
+                f"transcript of held conversation {transcript.conversation_id}: recvault "
+                "retention apply puts it back",
+            )
+
+
+def _note_pending(report: AuditReport, pending: int) -> None:
     if pending:
         report.notes.append(
             f"{pending} object version(s) of recordings archived after their hold are not under "

@@ -18,6 +18,7 @@ from flows.archive import steps
 from flows.archive.run import ProgressListener, Submit, advance_all
 from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
+from flows.archive.transcripts import archive_transcripts
 from flows.audit.anchor import write_anchor
 from flows.services import Services
 from models.scope import ClaimScope
@@ -85,6 +86,7 @@ def run_backfill(
             # The overlap margin widened the listing: claim what it may have found, too.
             scope = ClaimScope(started_from=discovery.since, started_to=end)
             advance_all(deps, summary, submit, on_progress, scope)
+            summary.add_transcripts(archive_transcripts(deps, since=start, until=end))
         state = deps.catalog.backfill_chunk_done(
             backfill_id, cursor=end, listed=discovery.listed, at=deps.clock(), actor=deps.worker
         )

@@ -47,6 +47,7 @@ from flows.retention.steps import (
     retention_lock,
     rule_for,
 )
+from flows.retention.transcripts import TranscriptResult, expire_transcripts
 from flows.services import Services
 from models.errors import (
     CatalogError,
@@ -97,12 +98,18 @@ class ErasureRun(ResultTally):
     dry_run: bool
     results: list[ItemResult] = field(default_factory=list)
     anchor: AnchorReport | None = None
+    transcripts: list[TranscriptResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return super().ok and all(t.outcome != "failed" for t in self.transcripts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
             "plan": self.plan.as_dict(),
             **self.tally(),
+            "transcripts": [t.as_dict() for t in self.transcripts],
             "audit_anchor": self.anchor.as_dict() if self.anchor else None,
         }
 
@@ -316,6 +323,12 @@ def apply_erasure(deps: Services, plan: ErasurePlan) -> ErasureRun:
         for item in plan.items:
             run.results.append(_erase_one(deps, item, plan))
             renew()
+        # The messages hold the person's words too: a transcript goes once every recording
+        # of its conversation is erased (or expired), never while a hold covers one of them.
+        conversations = {deps.catalog.get(i.recording_id).conversation_id for i in plan.items}
+        run.transcripts = expire_transcripts(
+            deps, [c for c in conversations if c], erasure=plan.request_id
+        )
         deps.catalog.append_audit(
             event="erasure_finished",
             actor=deps.actor,

@@ -21,6 +21,7 @@ from typing import Any
 
 from flows.audit.anchor import write_anchor
 from flows.retention.delete import GATE_LEASE_S, iso, list_versions
+from flows.retention.transcripts import transcript_prefixes
 from flows.services import Services
 from models.errors import CatalogError, ConfigError, RecvaultError, StorageError
 from models.tables import LegalHold
@@ -98,8 +99,13 @@ def _undeleted_objects(deps: Services, recording_id: str) -> bool:
 
 
 def apply_hold_to_recording(deps: Services, hold_id: int, recording_id: str) -> int:
-    """S3 legal hold ON on every version of the recording; returns how many versions it holds."""
-    versions = list_versions(deps.store, deps.catalog.objects(recording_id))
+    """S3 legal hold ON on every version of the recording and of its conversation's transcript;
+    returns how many versions it holds."""
+    versions = list_versions(
+        deps.store,
+        deps.catalog.objects(recording_id),
+        prefixes=transcript_prefixes(deps, recording_id),
+    )
     for version in versions:
         if not version.legal_hold:
             deps.store.set_legal_hold(version.key, version_id=version.version_id, on=True)
@@ -132,7 +138,11 @@ def plan_hold_sync(deps: Services, notes: list[str] | None = None) -> list[HoldT
 def _drifted(deps: Services, recording_id: str) -> bool:
     """A version of a held recording whose S3 legal hold was switched OFF outside recvault
     (issue 9, finding 4): the next run puts it back (and audits that)."""
-    versions = list_versions(deps.store, deps.catalog.objects(recording_id))
+    versions = list_versions(
+        deps.store,
+        deps.catalog.objects(recording_id),
+        prefixes=transcript_prefixes(deps, recording_id),
+    )
     return any(not v.legal_hold for v in versions)
 
 
@@ -242,8 +252,16 @@ def release_holds(deps: Services, ref: str) -> list[HoldReport]:
 
 
 def _lift_s3_hold(deps: Services, hold_id: int, recording_id: str) -> int:
+    # The transcript is the whole conversation's: it stays held while a hold covers any leg.
+    conversation_id = deps.catalog.get(recording_id).conversation_id
+    shared = bool(conversation_id) and bool(
+        deps.catalog.conversations_with_holds([conversation_id or ""])
+    )
+    prefixes = [] if shared else transcript_prefixes(deps, recording_id)
     versions = [
-        v for v in list_versions(deps.store, deps.catalog.objects(recording_id)) if v.legal_hold
+        v
+        for v in list_versions(deps.store, deps.catalog.objects(recording_id), prefixes=prefixes)
+        if v.legal_hold
     ]
     for version in versions:
         deps.store.set_legal_hold(version.key, version_id=version.version_id, on=False)

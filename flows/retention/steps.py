@@ -32,6 +32,7 @@ from flows.retention.delete import (
     original_of,
 )
 from flows.retention.holds import HoldToApply, apply_hold_to_recording, plan_hold_sync
+from flows.retention.transcripts import TranscriptResult, expire_transcripts
 from flows.services import Services
 from models.errors import (
     CatalogError,
@@ -189,6 +190,11 @@ class RetentionRun(ResultTally):
     results: list[ItemResult] = field(default_factory=list)
     holds_applied: int = 0
     anchor: AnchorReport | None = None
+    transcripts: list[TranscriptResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return super().ok and all(t.outcome != "failed" for t in self.transcripts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -196,6 +202,7 @@ class RetentionRun(ResultTally):
             "plan": self.plan.as_dict(),
             **self.tally(),
             "holds_applied": self.holds_applied,
+            "transcripts": [t.as_dict() for t in self.transcripts],
             "audit_anchor": self.anchor.as_dict() if self.anchor else None,
         }
 
@@ -474,6 +481,8 @@ def apply_plan(deps: Services, plan: RetentionPlan) -> RetentionRun:
         for item in ordered:
             run.results.append(execute_item(deps, item))
             renew()
+        # On committed state: a conversation whose last recording expired just now included.
+        run.transcripts = expire_transcripts(deps)
     run.anchor = write_anchor(deps, run="retention")
     log.info(
         "retention applied done=%d refused=%d failed=%d due=%d",

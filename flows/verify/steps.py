@@ -14,6 +14,8 @@ overwritten, not under a delete marker).
   event, and
   no source deletion (``source_deleted`` event or a move to SOURCE_DELETED) was recorded
   before that recording's ``archived`` event;
+- every transcript version under ``transcripts/`` is one a ``transcript_archived`` audit event
+  names (bytes written there by anyone else are a problem);
 - every object version under the archive prefix is referenced by a catalog row (bucket, key,
   version). An unreferenced version of a recording that is still in progress is *unadopted*,
   not an orphan: a run killed between an upload and its catalog commit leaves exactly that,
@@ -34,9 +36,10 @@ from typing import Any
 
 from flows.audit.check import verify_audit
 from models.errors import ObjectStoreError, StorageError
-from models.keys import ARCHIVE_PREFIX
+from models.keys import ARCHIVE_PREFIX, TRANSCRIPT_PREFIX
 from models.states import IN_PROGRESS, VERIFIED, RecordingState
-from models.tables import ArchivedObject, AuditEvent, Recording
+from models.tables import ArchivedObject, AuditEvent, ConversationTranscript, Recording
+from models.transcripts import ARCHIVED
 from storage.catalog.store import Catalog
 from storage.s3.store import ObjectStore
 
@@ -66,6 +69,7 @@ class VerifyReport:
     audit_events_checked: int = 0
     # Object versions a killed run uploaded but did not commit; the next run adopts them.
     unadopted: list[Problem] = field(default_factory=list)
+    transcripts: int = 0  # conversation transcripts re-read
 
     @property
     def ok(self) -> bool:
@@ -81,6 +85,7 @@ class VerifyReport:
             "audit_chain_checked": self.audit_chain_checked,
             "versions_listed": self.versions_listed,
             "audit_events_checked": self.audit_events_checked,
+            "transcripts": self.transcripts,
             "problems": [p.__dict__ for p in self.problems],
             "unadopted": [p.__dict__ for p in self.unadopted],
         }
@@ -115,6 +120,9 @@ def verify_archive(
             report.problems.extend(check_current_version(store, row.recording_id, obj))
             if on_object:
                 on_object(report.objects)
+    for transcript in catalog.transcripts(status=ARCHIVED):
+        report.transcripts += 1
+        report.problems.extend(check_transcript(store, transcript, report))
     if deep:
         for row, objects in rows:
             if row.state in VERIFIED:
@@ -130,6 +138,7 @@ def verify_archive(
         report.problems.extend(check_audit_trail(rows, events))
         report.audit_chain_checked = True
         check_orphans(store, rows, report)
+        check_transcript_versions(store, events, report)
         report.orphans_checked = True
     return report
 
@@ -167,6 +176,66 @@ def _check_object(
     if problems:
         log.error("verification failed recording_id=%s key=%s", recording_id, obj.key)
     return problems
+
+
+def check_transcript(
+    store: ObjectStore, transcript: ConversationTranscript, report: VerifyReport
+) -> list[Problem]:
+    """A transcript's current version reads back to the catalog's size and SHA-256, and is
+    still the key's current version (a newer version not written by recvault is a problem)."""
+    where = f"{transcript.key} (transcript of conversation {transcript.conversation_id})"
+    try:
+        sha256, size = store.reread_sha256(transcript.key, version_id=transcript.version_id)
+        current = store.head(transcript.key)
+    except StorageError as exc:
+        return [Problem(None, where, f"cannot read: {exc}")]
+    report.bytes_read += size
+    problems = []
+    if size != transcript.size_bytes or sha256 != transcript.sha256:
+        problems.append(
+            Problem(
+                None,
+                where,
+                f"reads back as {size} bytes with sha256 {sha256[:16]}…, catalog says "
+                f"{transcript.size_bytes} bytes with {transcript.sha256[:16]}…",
+            )
+        )
+    if current is None or (
+        transcript.version_id and current.version_id and current.version_id != transcript.version_id
+    ):
+        found = current.version_id if current else "a delete marker"
+        problems.append(
+            Problem(
+                None,
+                where,
+                f"the key's current version is {found}, not the catalog's {transcript.version_id}",
+            )
+        )
+    if problems:
+        log.error("transcript verification failed conversation_id=%s", transcript.conversation_id)
+    return problems
+
+
+def check_transcript_versions(
+    store: ObjectStore, events: Iterable[AuditEvent], report: VerifyReport
+) -> None:
+    """Every version under the transcripts prefix is one recvault wrote (a
+    ``transcript_archived`` event names its key and version)."""
+    written = {
+        (str(e.detail.get("key")), _version_key(e.detail.get("version_id")))
+        for e in events
+        if e.event == "transcript_archived" and e.detail
+    }
+    for info in store.iter_versions(TRANSCRIPT_PREFIX):
+        report.versions_listed += 1
+        if (info.key, _version_key(info.version_id)) not in written:
+            report.problems.append(
+                Problem(
+                    None,
+                    f"{info.key} version {info.version_id}",
+                    "transcript version not written by recvault (no transcript_archived event)",
+                )
+            )
 
 
 def check_current_version(

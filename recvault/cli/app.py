@@ -187,10 +187,15 @@ def catalog_search(
             recording_id=recording_id,
             limit=limit,
         )
+        transcripts = {
+            t.conversation_id: t
+            for t in catalog.transcripts(r.conversation_id or "" for r, _ in rows)
+        }
     finally:
         catalog.close()
     if as_json:
-        sys.stdout.write(json.dumps([recording_json(r, o) for r, o in rows], indent=2) + "\n")
+        found = [recording_json(r, o, transcripts.get(r.conversation_id or "")) for r, o in rows]
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
     else:
         out.print(recordings_table(rows))
 

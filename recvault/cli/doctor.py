@@ -79,7 +79,10 @@ def run_doctor(settings: Settings, console: Console, *, as_json: bool) -> bool:
             return []
         with InfobipClient.from_settings(settings) as client:
             rows = _guard("infobip account", lambda: account_rows(client))
-            return rows + _guard("infobip routes", lambda: route_rows(client.check_routes()))
+            transcripts = settings.transcripts != "off"
+            return rows + _guard(
+                "infobip routes", lambda: route_rows(client.check_routes(messages=transcripts))
+            )
 
     def account_rows(client: InfobipClient) -> list[Row]:
         config = client.get_account_recording_config()

@@ -12,15 +12,42 @@ from models.states import RecordingState, public_status
 if TYPE_CHECKING:
     from flows.archive.summary import RunSummary
     from flows.verify.steps import VerifyReport
-    from models.tables import ArchivedObject, Recording
+    from models.tables import ArchivedObject, ConversationTranscript, Recording
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def recording_json(row: Recording, objects: list[ArchivedObject]) -> dict[str, Any]:
-    """The catalog search element of the README's contract (plus a few useful extras)."""
+def transcript_json(transcript: ConversationTranscript | None) -> dict[str, Any] | None:
+    """The conversation's transcript, shaped like an archived object with kind
+    ``transcript`` (plus its message count and status)."""
+    if transcript is None:
+        return None
+    return {
+        "bucket": transcript.bucket,
+        "key": transcript.key,
+        "version_id": transcript.version_id,
+        "sha256": transcript.sha256,
+        "size": transcript.size_bytes,
+        "kind": "transcript",
+        "content_type": "application/json",
+        "message_count": transcript.message_count,
+        "last_message_at": _iso(transcript.last_message_at),
+        "versions": transcript.versions,
+        "status": transcript.status,
+        "retain_until": _iso(transcript.retain_until),
+        "verified_at": _iso(transcript.verified_at),
+    }
+
+
+def recording_json(
+    row: Recording,
+    objects: list[ArchivedObject],
+    transcript: ConversationTranscript | None = None,
+) -> dict[str, Any]:
+    """The catalog search element of the README's contract (plus a few useful extras, and
+    the conversation's transcript beside ``objects``)."""
     return {
         "recording_id": row.recording_id,
         "conversation_id": row.conversation_id,
@@ -58,6 +85,7 @@ def recording_json(row: Recording, objects: list[ArchivedObject]) -> dict[str, A
             }
             for o in objects
         ],
+        "transcript": transcript_json(transcript),
     }
 
 
@@ -109,6 +137,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         table.add_row(f"catalog: {state}", str(count))
     for kind, count in sorted(summary.needs_attention.items()):
         table.add_row(f"needs attention: {kind}", str(count))
+    for outcome, count in sorted(summary.transcripts.items()):
+        table.add_row(f"transcripts: {outcome}", str(count))
     table.add_row("downloaded", f"{summary.downloaded_bytes:,} B")
     table.add_row("uploaded", f"{summary.uploaded_bytes:,} B")
     for name, key in (
@@ -126,8 +156,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
 
 def print_verify_report(console: Console, report: VerifyReport) -> None:
     console.print(
-        f"verified {report.objects} object(s) of {report.recordings} recording(s), "
-        f"{report.bytes_read:,} bytes re-read"
+        f"verified {report.objects} object(s) of {report.recordings} recording(s) and "
+        f"{report.transcripts} transcript(s), {report.bytes_read:,} bytes re-read"
     )
     if report.ok:
         console.print("[green]no problems found[/]")

@@ -19,6 +19,7 @@ from models.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from flows.retention.steps import ItemResult, PlanItem
+    from flows.retention.transcripts import TranscriptResult
     from recvault.wiring import ServicesFactory
 
 EXIT_INCOMPLETE = 9
@@ -69,6 +70,16 @@ def _plan_table(title: str, items: list[PlanItem], results: list[ItemResult]) ->
 WAITING_SHOWN = 50
 
 
+def _print_transcripts(results: list[TranscriptResult]) -> None:
+    for result in results:
+        out.print(
+            f"transcript of conversation {result.conversation_id}: {result.outcome}: "
+            f"{result.detail}",
+            markup=False,
+            highlight=False,
+        )
+
+
 def _waiting_table(items: list[PlanItem]) -> Table:
     """Deletions not due yet, soonest first, each with its reason (--json lists them all)."""
     soonest = sorted(items, key=lambda i: (i.due_at is None, i.due_at or 0, i.recording_id))
@@ -106,6 +117,7 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
             out.print(_waiting_table(plan.waiting_items))
         for note in plan.notes:
             out.print(f"note: {note}", markup=False, highlight=False)
+        _print_transcripts(run.transcripts)
         for failed in (r for r in run.results if r.action == "apply_hold"):
             out.print(
                 f"failed: {failed.recording_id}: {failed.detail}", markup=False, highlight=False
@@ -310,6 +322,7 @@ def erase_command(
     else:
         title = f"erasure {'dry run' if dry_run else 'request'} {run.plan.request_id}"
         out.print(_plan_table(title, run.plan.items, run.results))
+        _print_transcripts(run.transcripts)
         if dry_run:
             out.print("dry run: nothing was changed")
     if not run.plan.items:

@@ -51,6 +51,7 @@ from storage.catalog.rows import (
     truncate_error,
 )
 from storage.catalog.schema import missing_catalog_message, require_head, upgrade_to_head
+from storage.catalog.transcripts import TranscriptCatalog
 
 log = logging.getLogger(__name__)
 S = RecordingState
@@ -68,7 +69,7 @@ def _state_as_enum(target: Recording, _context: Any) -> None:
     set_committed_value(target, "state", RecordingState(target.state))
 
 
-class Catalog(RetentionCatalog):
+class Catalog(RetentionCatalog, TranscriptCatalog):
     def __init__(self, engine: sa.Engine, target: CatalogTarget) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,13 @@ from pydantic import ValidationError
 
 from models.errors import ConfigError, SourceNotFound, SourceServerError
 from models.ports import SharedRateLimits
-from models.settings import ACCOUNT_CONFIG_PATH, DOWNLOAD_PATH, METADATA_PATH, Settings
+from models.settings import (
+    ACCOUNT_CONFIG_PATH,
+    DOWNLOAD_PATH,
+    MESSAGES_PATH,
+    METADATA_PATH,
+    Settings,
+)
 from models.source import (
     AccountRecordingConfig,
     PreparationStatus,
@@ -36,6 +42,7 @@ from models.source import (
 from storage.infobip.core import Call, ClientStats, DownloadResult, HttpCore, RouteCheck
 from storage.infobip.download import CHUNK_BYTES
 from storage.infobip.listing import keyset_listing, page_elements, parse_element
+from storage.infobip.messages import OP_MESSAGES, list_conversations, list_messages
 
 __all__ = [
     "CHUNK_BYTES",
@@ -124,6 +131,7 @@ class InfobipClient:
         metadata_rate_per_s: float = 10.0,
         metadata_burst: int = 20,
         download_rate_per_s: float = 100.0,
+        messages_rate_per_min: float = 500.0,
         retry_budget_s: float = 120.0,
         max_retries: int = 8,
         transport: httpx.BaseTransport | None = None,
@@ -139,6 +147,8 @@ class InfobipClient:
             (metadata_rate_per_s, metadata_burst),
         )
         limits[OP_DOWNLOAD] = (download_rate_per_s, download_burst)
+        # Burst 1: Infobip counts Get messages per minute; saved-up tokens would overshoot it.
+        limits[OP_MESSAGES] = (messages_rate_per_min / 60.0, 1)
         self._core = HttpCore(
             base_url,
             api_key,
@@ -163,6 +173,7 @@ class InfobipClient:
             metadata_rate_per_s=settings.metadata_rate_per_s,
             metadata_burst=settings.metadata_burst,
             download_rate_per_s=settings.download_rate_per_s,
+            messages_rate_per_min=settings.messages_rate_per_min,
             retry_budget_s=settings.retry_budget_s,
             shared_limits=shared_limits,
             paths=InfobipPaths.from_settings(settings),
@@ -293,6 +304,16 @@ class InfobipClient:
         call = _call(OP_CONFIG, "GET", "account_config", self.paths.account_config)
         return self._validate(AccountRecordingConfig, self._core.request_json(call), call)
 
+    # --- messages (Conversations API) ---------------------------------------------------------
+
+    def list_messages(self, conversation_id: str) -> Iterator[Mapping[str, Any]]:
+        """Every message of the conversation, as Infobip sent it (``storage.infobip.messages``)."""
+        return list_messages(self._core, conversation_id)
+
+    def list_conversations(self, *, since: datetime, until: datetime) -> Iterator[str]:
+        """Ids of the conversations updated in the window."""
+        return list_conversations(self._core, since=since, until=until)
+
     # --- video preparation (a hypothesis: docs/infobip.md) -------------------------------------
 
     def request_video_preparation(self, recording_id: str) -> PreparationStatus:
@@ -317,10 +338,11 @@ class InfobipClient:
 
     # --- route checks (recvault doctor) -------------------------------------------------------
 
-    def check_routes(self) -> list[RouteCheck]:
+    def check_routes(self, *, messages: bool = False) -> list[RouteCheck]:
         """Each configured route asked once, harmlessly: the listing for one element, and the
         id-bearing routes for an id no account holds (expecting Infobip's own 404). The
-        delete route is asked with DELETE, which for that id deletes nothing."""
+        delete route is asked with DELETE, which for that id deletes nothing. ``messages``:
+        Get messages too (transcripts), for a conversation id no account holds."""
         checks = [
             ("metadata", "GET", self.paths.metadata, None),
             ("download", "GET", self.paths.download, PROBE_RECORDING_ID),
@@ -337,6 +359,15 @@ class InfobipClient:
             params = {"page": "0", "size": "1"} if route == "metadata" else None
             headers = {"Range": "bytes=0-0"} if route == "download" else None
             results.append(self._check(route, call, params, headers))
+        if messages:
+            call = Call(
+                OP_MESSAGES,
+                "GET",
+                MESSAGES_PATH,
+                ids=(("conversation_id", PROBE_RECORDING_ID),),
+                route_checked=True,
+            )
+            results.append(self._check("messages", call, {"page": "0", "limit": "1"}, None))
         return results
 
     def _check(

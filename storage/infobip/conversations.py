@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from models.errors import (
     ConfigError,
@@ -123,6 +124,14 @@ class ConversationsSource:
     def list_recordings(self, *, since: datetime, until: datetime) -> Iterator[SourceRecording]:
         for meta in self.client.list_recordings(started_from=since, started_to=until):
             yield to_source_recording(meta)
+
+    # --- messages (transcripts) -----------------------------------------------------------------
+
+    def list_messages(self, conversation_id: str) -> Iterator[Mapping[str, Any]]:
+        return self.client.list_messages(conversation_id)
+
+    def list_conversations(self, *, since: datetime, until: datetime) -> Iterator[str]:
+        return self.client.list_conversations(since=since, until=until)
 
     # --- readiness -------------------------------------------------------------------------------
 

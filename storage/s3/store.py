@@ -276,11 +276,13 @@ class ObjectStore:
         data: bytes,
         *,
         content_type: str,
+        metadata: Mapping[str, str] = {},
         retain_until: datetime | None = None,
         lock_mode: LockMode | None = None,
     ) -> PutResult:
-        """A small object from memory (an audit anchor), through the same upload path as the
-        archive's files: checksums, encryption, and an Object Lock confirmed after the put."""
+        """A small object from memory (an audit anchor, a transcript), through the same upload
+        path as the archive's files: checksums, encryption, and an Object Lock confirmed after
+        the put."""
         with tempfile.TemporaryDirectory(prefix="recvault-put-") as folder:
             path = Path(folder) / "object"
             path.write_bytes(data)
@@ -289,6 +291,7 @@ class ObjectStore:
                 path,
                 sha256=hashlib.sha256(data).hexdigest(),
                 content_type=content_type,
+                metadata=metadata,
                 retain_until=retain_until,
                 lock_mode=lock_mode,
             )

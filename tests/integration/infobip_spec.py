@@ -273,6 +273,10 @@ class ConversationsSpec(InfobipSpec):
         "example shows as null may be null",
         "the account recording config carries videoDownloadPreparation (samples only, 3)",
         "StatusResponse spells its key Status; every example sends status (1.3)",
+        "a message's content varies with its contentType: MessageContent declares no property, "
+        "its examples carry {text} (4.2)",
+        "the 400 of Get messages and of the conversations listing names StatusCodeResponse; "
+        "every example of both sends the legacy requestError body (1.3)",
     )
     METADATA = "/ccaas/voice/2/recording/metadata"
 
@@ -303,6 +307,11 @@ class ConversationsSpec(InfobipSpec):
         config["properties"]["videoDownloadPreparation"] = {"type": "boolean"}
         _, status = _schema_named(schemas, "StatusResponse")
         status["properties"]["status"] = status["properties"]["Status"]
+        _, content = _schema_named(schemas, "MessageContent")
+        content["additionalProperties"] = True
+        for path in ("/ccaas/1/conversations", "/ccaas/1/conversations/{conversationId}/messages"):
+            bad = spec["paths"][path]["get"]["responses"]["400"]["content"]["application/json"]
+            bad["schema"] = {"anyOf": [bad["schema"], {"$ref": f"#{_SCHEMAS}ApiException"}]}
         return spec
 
 

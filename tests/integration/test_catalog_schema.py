@@ -28,6 +28,7 @@ TABLES = {
     "backfills",
     "deletions_in_progress",
     "erased_identities",
+    "transcripts",
     "alembic_version",
 }
 

@@ -170,7 +170,7 @@ def test_default_profile_against_the_strict_simulator(
         assert checks["infobip account"]["state"] == "ok"
         assert checks["infobip video download"]["state"] == "ok"
         assert "videoDownloadPreparation=True" in checks["infobip video download"]["value"]
-        for route in ("metadata", "download", "account_config"):
+        for route in ("metadata", "download", "account_config", "messages"):
             assert checks[f"infobip route {route}"]["state"] == "ok", checks
         assert json.loads(doctor.stdout)["profile"]["source_deletion"] == "off"
         misconfigured = run.cli(

@@ -13,6 +13,7 @@ were sent (corruption on the way in).
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import threading
 import uuid
 from collections import Counter
@@ -85,12 +86,28 @@ class FakeStore:
         data: bytes,
         *,
         content_type: str,
+        metadata: Mapping[str, str] = {},
         retain_until: datetime | None = None,
-        lock_mode: str | None = None,
-    ) -> None:
-        """Small objects (the audit anchors) kept apart from the recordings' versions."""
+        lock_mode: LockMode | None = None,
+    ) -> PutResult | None:
+        """Small objects: the audit anchors are kept apart from the recordings' versions; a
+        transcript (``metadata`` kind ``transcript``) is a version like any archived object."""
+        if metadata.get("kind") == "transcript":
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "object"
+                path.write_bytes(data)
+                return self.put_file(
+                    key,
+                    path,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    content_type=content_type,
+                    metadata=metadata,
+                    retain_until=retain_until,
+                    lock_mode=lock_mode,
+                )
         with self._lock:
             self.small[key] = data
+        return None
 
     # --- faults -------------------------------------------------------------------------------
 
