@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import CatalogError, CatalogLocked, ConfigError
-from models.identity import identity_variants, normalize_identity
+from models.identity import identity_hmac, identity_variants, normalize_identity
 from models.states import RecordingState, check_transition
 from models.tables import (
     ArchivedObject,
@@ -111,9 +111,13 @@ class RetentionCatalog:
             if len(text) > limit:
                 raise ConfigError(f"{name} is longer than {limit} characters")
         value = scope_value.strip()
+        scope_hmac = None
+        if kind == "participant" and identity_key is not None:
+            scope_hmac = identity_hmac(value, key=identity_key)
         hold = LegalHold(
             scope_kind=kind,
             scope_value=normalize_identity(value) if kind == "participant" else value,
+            scope_hmac=scope_hmac,
             reason=reason.strip(),
             case_ref=case_ref.strip(),
             placed_by=actor,
@@ -428,10 +432,12 @@ class RetentionCatalog:
         certificate: dict[str, Any],
         gate: DeletionGate | None = None,
         source_deleted_at: datetime | None = None,
+        identity_key: str | None = None,
     ) -> Recording:
         """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone;
         ``source_deleted_at``: the source copy went in the same deletion (an erasure of a
-        recording that was never archived)."""
+        recording that was never archived); ``identity_key``: the tombstone keeps the keyed
+        hash of the identity it clears."""
         require_aware("at", at)
         require_aware("retain_until", retain_until)
         with self._tx(write=True) as session:
@@ -440,6 +446,10 @@ class RetentionCatalog:
             current = RecordingState(row.state)
             check_transition(current, S.EXPIRED)
             _mark_deleted(session, recording_id, versions, at, everything=True)
+            if identity_key is not None and row.participant_identity:
+                row.participant_identity_hmac = identity_hmac(
+                    row.participant_identity, key=identity_key
+                )
             for name in TOMBSTONE_CLEARED:
                 setattr(row, name, None)
             row.state = S.EXPIRED

@@ -16,6 +16,7 @@ import pytest
 from flows.archive.steps import not_erased
 from flows.retention.erasure import run_erasure
 from flows.retention.holds import place_hold
+from flows.retention.steps import apply_plan, plan_retention
 from models.errors import ConfigError
 from models.identity import identity_hmac
 from models.policy.rules import Policy
@@ -153,3 +154,54 @@ def test_a_participant_hold_matches_every_spelling(env: Any) -> None:
     assert report.recordings == 2  # the person's leg and the other leg of the conversation
     assert catalog.holds_covering("agent") == [report.hold.id]
     assert PHONE not in _events(catalog) and "900825" not in _events(catalog)
+
+
+def test_a_participant_hold_placed_after_the_persons_own_leg_expired_covers_the_other_legs(
+    env: Any,
+) -> None:
+    """Finding 7: a participant hold placed after the person's own leg had expired covered
+    nothing (the tombstone no longer names them), so the agent's leg of the same conversation,
+    which carries their voice too, could still expire. The tombstone keeps the keyed hash."""
+    catalog, store, deps, _source = env
+    deps.policy = Policy.loads(
+        'version = 1\n[[rules]]\nname = "agents"\nmatch = { participant_type = ["AGENT"] }\n'
+        'retention = "1y"\nderivative = "none"\n'
+        '[[rules]]\nname = "rest"\nretention = "30d"\nderivative = "none"\n'
+    )
+    legs: dict[str, dict[str, Any]] = {
+        "own": {"conversationId": "c1", "participantIdentity": PHONE},
+        "agent": {
+            "conversationId": "c1",
+            "participantIdentity": "agent@x.example",
+            "participantType": "AGENT",
+        },
+        "stranger": {"conversationId": "c2", "participantIdentity": "441111111111"},
+    }
+    for rid, fields in legs.items():
+        seed_archived(catalog, store, rid, started_at=T0, **fields)
+    deps.clock = lambda: T0 + timedelta(days=31)
+    run = apply_plan(deps, plan_retention(deps))
+    assert {(r.recording_id, r.outcome) for r in run.results} == {
+        ("own", "done"),
+        ("stranger", "done"),
+    }
+    own = catalog.get("own")
+    assert own.state == S.EXPIRED and own.participant_identity is None
+    assert own.participant_identity_hmac == identity_hmac(PHONE, key=deps.settings.identity_secret)
+
+    report = place_hold(
+        deps, scope_kind="participant", scope_value="+44 7700 900825", reason="r", case_ref="K"
+    )
+    assert report.recordings == 2 and report.versions == 1  # the tombstone and the agent's leg
+    assert catalog.holds_covering("agent") == [report.hold.id]
+    assert catalog.holds_covering("stranger") == []
+    ((key, vid),) = [k for k in store.versions if "/agent/" in k[0]]
+    assert store.versions[(key, vid)].legal_hold
+
+    deps.clock = lambda: T0 + timedelta(days=400)
+    plan = plan_retention(deps)
+    assert [(i.recording_id, i.proceed) for i in plan.items if i.action == "expire"] == [
+        ("agent", False)
+    ]
+    assert catalog.get("agent").state == S.ARCHIVED
+    assert PHONE not in _events(catalog) and catalog.verify_audit_chain() == []
