@@ -106,6 +106,14 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
             out.print(_waiting_table(plan.waiting_items))
         for note in plan.notes:
             out.print(f"note: {note}", markup=False, highlight=False)
+        if dry_run:
+            # New recordings under a hold, or a hold switched OFF in S3 outside recvault.
+            for job in plan.holds_to_apply:
+                out.print(
+                    f"S3 legal hold to put ON: {job.recording_id} (legal hold #{job.hold_id})",
+                    markup=False,
+                    highlight=False,
+                )
         for failed in (r for r in run.results if r.action == "apply_hold"):
             out.print(
                 f"failed: {failed.recording_id}: {failed.detail}", markup=False, highlight=False
