@@ -320,6 +320,17 @@ def erase_command(
         out.print(_plan_table(title, run.plan.items, run.results))
         if dry_run:
             out.print("dry run: nothing was changed")
+        if run.hold_scopes_erased:
+            ids = ", ".join(f"#{i}" for i in run.hold_scopes_erased)
+            out.print(f"released legal hold(s) {ids}: the identity was removed from their scope")
+        if run.hold_scopes_kept:
+            ids = ", ".join(f"#{i}" for i in run.hold_scopes_kept)
+            out.print(
+                f"active legal hold(s) {ids} keep this identity (they still hold the person's "
+                "recordings): release them, then erase again",
+                markup=False,
+                highlight=False,
+            )
     if not run.plan.items:
         err.print(
             "warning: no recording of this participant identity in the catalog (compared in "

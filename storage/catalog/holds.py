@@ -24,6 +24,9 @@ from models.identity import identity_hmac, identity_variants, normalize_identity
 from models.tables import LegalHold, Recording
 
 HoldScope = Literal["conversation", "call", "participant"]
+# The scope_value of a released participant hold once its person was erased (the keyed hash
+# in scope_hmac stays): no identity, in no spelling.
+ERASED_SCOPE = "(erased)"
 HOLD_SCOPES: tuple[str, ...] = get_args(HoldScope)
 
 

@@ -154,6 +154,42 @@ class RetentionCatalog:
             append_events(session, [PendingEvent("legal_hold_released", actor, at, detail=detail)])
         return hold
 
+    def erase_hold_scopes(
+        self, identity_hmac_: str, *, identity_key: str, actor: str, at: datetime, request_id: str
+    ) -> tuple[list[int], list[int]]:
+        """The participant holds on the person whose keyed hash is ``identity_hmac_``: released
+        ones lose the identity (``scope_value`` becomes ``holds.ERASED_SCOPE``, the keyed hash
+        stays for the audit check); active ones keep it, since the hold still needs it to
+        cover that person's recordings. Returns (erased, kept) hold ids."""
+        require_aware("at", at)
+        erased: list[int] = []
+        kept: list[int] = []
+        with self._tx(write=True) as session:
+            stmt = (
+                sa.select(LegalHold)
+                .where(
+                    col(LegalHold.scope_kind) == "participant",
+                    col(LegalHold.scope_value) != holds.ERASED_SCOPE,
+                )
+                .order_by(col(LegalHold.id))
+                .with_for_update()
+            )
+            for hold in session.scalars(stmt):
+                keyed = hold.scope_hmac or identity_hmac(hold.scope_value, key=identity_key)
+                if keyed != identity_hmac_:
+                    continue
+                if hold.released_at is None:
+                    kept.append(hold.id or 0)
+                    continue
+                hold.scope_value, hold.scope_hmac = holds.ERASED_SCOPE, keyed
+                erased.append(hold.id or 0)
+            if erased:
+                session.flush()
+                detail = {"hold_ids": erased, "request_id": request_id}
+                event = PendingEvent("legal_hold_scope_erased", actor, at, detail=detail)
+                append_events(session, [event])
+        return erased, kept
+
     def find_holds(self, ref: str, *, active_only: bool = True) -> list[LegalHold]:
         with self._tx() as session:
             return holds.find_holds(session, ref, active_only=active_only)

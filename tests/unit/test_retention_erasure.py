@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 
 from flows.archive.steps import not_erased
+from flows.audit.check import verify_audit
 from flows.retention.erasure import run_erasure
-from flows.retention.holds import place_hold
+from flows.retention.holds import place_hold, release_holds
 from flows.retention.steps import apply_plan, plan_retention
 from models.errors import ConfigError
 from models.identity import identity_hmac
 from models.policy.rules import Policy
 from models.settings import Settings
 from models.states import RecordingState as S
+from storage.catalog.holds import ERASED_SCOPE
 from storage.catalog.store import Catalog
 from tests.fixtures.db import make_meta, sqlite_url
 from tests.unit.retention_fakes import FakeStore, make_deps, seed_archived
@@ -205,3 +207,35 @@ def test_a_participant_hold_placed_after_the_persons_own_leg_expired_covers_the_
     ]
     assert catalog.get("agent").state == S.ARCHIVED
     assert PHONE not in _events(catalog) and catalog.verify_audit_chain() == []
+
+
+def test_erasure_removes_the_identity_from_released_participant_holds(env: Any) -> None:
+    """Finding 7: `legal_holds.scope_value` kept the identity in clear text after the person
+    was erased. A released participant hold loses it (its keyed hash stays, so the audit check
+    still ties the row to its event); an active one keeps it, since it still holds the person's
+    recordings, and the erasure says so."""
+    catalog, store, deps, _source = env
+    seed_archived(catalog, store, "own", started_at=T0, participantIdentity=PHONE)
+    old = place_hold(deps, scope_kind="participant", scope_value=PHONE, reason="r", case_ref="K1")
+    release_holds(deps, "K1")
+    active = place_hold(
+        deps, scope_kind="participant", scope_value="+44 7700 900825", reason="r", case_ref="K2"
+    )
+
+    first = run_erasure(deps, PHONE, dry_run=False)
+    assert [(r.recording_id, r.outcome) for r in first.results] == [("own", "refused")]
+    assert (first.hold_scopes_erased, first.hold_scopes_kept) == ([old.hold.id], [active.hold.id])
+    scopes = {h.id: h.scope_value for h in catalog.list_holds(include_released=True)}
+    assert scopes == {old.hold.id: ERASED_SCOPE, active.hold.id: "+447700900825"}
+
+    release_holds(deps, "K2")
+    second = run_erasure(deps, PHONE, dry_run=False)
+    assert [(r.recording_id, r.outcome) for r in second.results] == [("own", "done")]
+    assert second.as_dict()["hold_scopes_erased"] == [active.hold.id]
+    every_hold = catalog.list_holds(include_released=True)
+    holds_table = json.dumps([h.model_dump(mode="json") for h in every_hold])
+    assert "900825" not in holds_table and "900825" not in _events(catalog)
+    key = deps.settings.identity_secret
+    audit = verify_audit(catalog, anchors=store, store=store, identity_key=key)
+    assert [p for p in audit.problems if p.kind == "holds_mismatch"] == []
+    assert audit.holds_checked == 2
