@@ -1,5 +1,6 @@
-"""`recvault erase` and `hold place` as a person uses them (issue 9, finding 8): an identity in
-another spelling still matches, and nothing matched is said, with exit 10."""
+"""`recvault erase` and `hold place` as a person uses them (issue 9, findings 8 and 7): an
+identity in another spelling still matches, nothing matched is said, with exit 10, and an
+erasure takes the identity out of the released holds on that person."""
 
 from __future__ import annotations
 
