@@ -26,7 +26,8 @@ from models.states import RecordingState as S
 from storage.catalog.holds import ERASED_SCOPE
 from storage.catalog.store import Catalog
 from tests.fixtures.db import make_meta, sqlite_url
-from tests.unit.retention_fakes import FakeStore, make_deps, seed_archived
+from tests.unit.fakes.store import FakeStore
+from tests.unit.retention_fakes import make_deps, seed_archived
 
 POLICY = 'version = 1\n[[rules]]\nname = "r"\nretention = "1y"\nderivative = "none"\n'
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
