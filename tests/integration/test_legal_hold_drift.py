@@ -1,6 +1,7 @@
 """An S3 legal hold switched OFF outside recvault on a held version (issue 9, finding 4): the
 CLI's ``verify --deep`` names it, ``retention apply --dry-run`` lists it without touching the
-bucket, and ``retention apply`` puts it back; on a real Object Lock bucket (moto server)."""
+bucket (and lists the waiting items with their reason, finding 11), and ``retention apply``
+puts it back; on a real Object Lock bucket (moto server)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,8 @@ def test_a_legal_hold_switched_off_in_s3_is_reported_listed_and_put_back(
         code, out, err = cli("retention", "apply", "--dry-run")
         assert code == 0 and "holds to apply 1; dry run: nothing was changed" in out, err
         assert f"S3 legal hold to put ON: {held_row.recording_id} (legal hold #1)" in out
+        # Finding 11: the waiting items are listed with their reason, not only counted.
+        assert "waiting: 2 deletion(s) not due yet" in out and "(a legal hold is active)" in out
         assert not _s3_legal_hold(store, original)
 
         code, out, err = cli("retention", "apply", "--json")
