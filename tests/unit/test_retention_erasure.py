@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col
 
 from flows.archive.steps import not_erased
 from flows.audit.check import verify_audit
@@ -23,6 +25,7 @@ from models.identity import identity_hmac
 from models.policy.rules import Policy
 from models.settings import Settings
 from models.states import RecordingState as S
+from models.tables import LegalHold
 from storage.catalog.holds import ERASED_SCOPE
 from storage.catalog.store import Catalog
 from tests.fixtures.db import make_meta, sqlite_url
@@ -240,3 +243,25 @@ def test_erasure_removes_the_identity_from_released_participant_holds(env: Any) 
     audit = verify_audit(catalog, anchors=store, store=store, identity_key=key)
     assert [p for p in audit.problems if p.kind == "holds_mismatch"] == []
     assert audit.holds_checked == 2
+
+
+def test_an_active_hold_whose_scope_was_erased_in_the_table_is_flagged(env: Any) -> None:
+    """Only released holds lose their identity: an active hold set to ``(erased)`` by someone
+    with database rights would stop holding the person's recordings, so audit verify names it."""
+    catalog, store, deps, _source = env
+    seed_archived(catalog, store, "own", started_at=T0, participantIdentity=PHONE)
+    report = place_hold(deps, scope_kind="participant", scope_value=PHONE, reason="r", case_ref="K")
+    key = deps.settings.identity_secret
+    assert verify_audit(catalog, anchors=None, store=None, identity_key=key).problems == []
+    with catalog._engine.begin() as db:
+        db.execute(
+            sa.update(LegalHold)
+            .where(col(LegalHold.id) == report.hold.id)
+            .values(scope_value=ERASED_SCOPE)
+        )
+    assert catalog.holds_covering("own") == []  # what the edit would buy
+    problems = verify_audit(catalog, anchors=None, store=None, identity_key=key).problems
+    assert [(p.kind, p.where) for p in problems] == [
+        ("holds_mismatch", f"legal hold #{report.hold.id}")
+    ]
+    assert "scope in the legal_holds table differ" in problems[0].problem
