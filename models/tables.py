@@ -64,6 +64,10 @@ class Recording(SQLModel, table=True):
     # Personal data: cleared when the recording expires (the tombstone keeps ids and hashes).
     participant_identity: str | None = Field(default=None, index=True, max_length=256)
     participant_name: str | None = Field(default=None, max_length=256)
+    # Set when the row becomes a tombstone (with RECVAULT_IDENTITY_KEY): the keyed hash of the
+    # cleared identity, so a participant hold placed later still finds the person's
+    # conversations, whose other legs carry their voice.
+    participant_identity_hmac: str | None = Field(default=None, index=True, max_length=64)
     participant_type: str | None = Field(default=None, index=True, max_length=32)
     media_type: str = Field(default="AUDIO", max_length=32)
     started_at: datetime = Field(sa_column=Column(UTCDateTime(), index=True, nullable=False))
@@ -171,6 +175,8 @@ class LegalHold(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     scope_kind: str = Field(max_length=16)
     scope_value: str = Field(max_length=256, index=True)
+    # A participant scope's keyed hash: matches tombstones, whose identity is gone.
+    scope_hmac: str | None = Field(default=None, max_length=64)
     reason: str = Field(max_length=2000)
     case_ref: str = Field(max_length=256, index=True)
     placed_by: str = Field(max_length=128)

@@ -39,6 +39,7 @@ from models.identity import identity_hmac
 from models.states import RecordingState
 from models.tables import AuditEvent, LegalHold
 from storage.catalog.audit import event_hash
+from storage.catalog.holds import ERASED_SCOPE
 from storage.catalog.store import Catalog
 from storage.s3.store import ObjectStore
 
@@ -321,6 +322,13 @@ def _check_certificates(
 
 def _scope_matches(hold: LegalHold, placed: dict[str, Any], key: str | None) -> bool | None:
     """Whether the table's scope is the one the event placed; None: cannot tell (no key)."""
+    if hold.scope_kind == "participant" and hold.scope_value == ERASED_SCOPE:
+        # An erasure removes the identity from released holds only, and keeps the keyed hash.
+        if hold.released_at is None:
+            return False
+        if "scope_hmac" in placed and hold.scope_hmac is not None:
+            return bool(placed["scope_hmac"] == hold.scope_hmac)
+        return None
     if "scope_hmac" in placed:
         if key is None:
             return None

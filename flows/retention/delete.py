@@ -436,8 +436,15 @@ def delete_versions(
         certificate=cert,
         gate=gate,
         source_deleted_at=source_deleted_at,
+        identity_key=_identity_key(deps),
     )
     log.info(
         "archive deleted recording_id=%s versions=%d event=%s", recording_id, len(deleted), event
     )
     return done
+
+
+def _identity_key(deps: Services) -> str | None:
+    """The tombstone keeps a keyed hash of the identity only where a key is configured."""
+    key = deps.settings.identity_key
+    return key.get_secret_value() if key is not None else None

@@ -99,6 +99,10 @@ class ErasureRun(ResultTally):
     results: list[ItemResult] = field(default_factory=list)
     anchor: AnchorReport | None = None
     transcripts: list[TranscriptResult] = field(default_factory=list)
+    # Participant holds on this person: released ones whose scope lost the identity, and
+    # active ones that keep it (the hold needs it; release the hold, then erase again).
+    hold_scopes_erased: list[int] = field(default_factory=list)
+    hold_scopes_kept: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -110,6 +114,8 @@ class ErasureRun(ResultTally):
             "plan": self.plan.as_dict(),
             **self.tally(),
             "transcripts": [t.as_dict() for t in self.transcripts],
+            "hold_scopes_erased": list(self.hold_scopes_erased),
+            "hold_scopes_kept": list(self.hold_scopes_kept),
             "audit_anchor": self.anchor.as_dict() if self.anchor else None,
         }
 
@@ -341,6 +347,13 @@ def apply_erasure(deps: Services, plan: ErasurePlan) -> ErasureRun:
             },
         )
         deps.catalog.remember_erased(plan.identity_hmac, at=plan.at, request_id=plan.request_id)
+        run.hold_scopes_erased, run.hold_scopes_kept = deps.catalog.erase_hold_scopes(
+            plan.identity_hmac,
+            identity_key=deps.settings.identity_secret,
+            actor=deps.actor,
+            at=deps.clock(),
+            request_id=plan.request_id,
+        )
     run.anchor = write_anchor(deps, run="erasure")
     log.info(
         "erasure request_id=%s done=%d refused=%d failed=%d",

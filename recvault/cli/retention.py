@@ -118,6 +118,14 @@ def retention_apply(dry_run: DryRunFlag = False, as_json: JsonFlag = False) -> N
         for note in plan.notes:
             out.print(f"note: {note}", markup=False, highlight=False)
         _print_transcripts(run.transcripts)
+        if dry_run:
+            # New recordings under a hold, or a hold switched OFF in S3 outside recvault.
+            for job in plan.holds_to_apply:
+                out.print(
+                    f"S3 legal hold to put ON: {job.recording_id} (legal hold #{job.hold_id})",
+                    markup=False,
+                    highlight=False,
+                )
         for failed in (r for r in run.results if r.action == "apply_hold"):
             out.print(
                 f"failed: {failed.recording_id}: {failed.detail}", markup=False, highlight=False
@@ -325,6 +333,17 @@ def erase_command(
         _print_transcripts(run.transcripts)
         if dry_run:
             out.print("dry run: nothing was changed")
+        if run.hold_scopes_erased:
+            ids = ", ".join(f"#{i}" for i in run.hold_scopes_erased)
+            out.print(f"released legal hold(s) {ids}: the identity was removed from their scope")
+        if run.hold_scopes_kept:
+            ids = ", ".join(f"#{i}" for i in run.hold_scopes_kept)
+            out.print(
+                f"active legal hold(s) {ids} keep this identity (they still hold the person's "
+                "recordings): release them, then erase again",
+                markup=False,
+                highlight=False,
+            )
     if not run.plan.items:
         err.print(
             "warning: no recording of this participant identity in the catalog (compared in "

@@ -3,7 +3,10 @@
 A hold's scope is matched against the catalog at the time of asking, so a recording discovered
 after the hold was placed is covered as soon as it is in the catalog. A ``participant`` hold
 covers every recording of every conversation in which that participant (identity, compared
-case-insensitively, or participant id) took part: the other legs carry their voice too.
+case-insensitively, or participant id) took part: the other legs carry their voice too. Once
+the person's own leg has expired its identity is gone, and the keyed hash the tombstone keeps
+(``participant_identity_hmac``, matched by the hold's ``scope_hmac``) still finds the
+conversation.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from models.identity import identity_hmac, identity_variants, normalize_identity
 from models.tables import LegalHold, Recording
 
 HoldScope = Literal["conversation", "call", "participant"]
+# The scope_value of a released participant hold once its person was erased (the keyed hash
+# in scope_hmac stays): no identity, in no spelling.
+ERASED_SCOPE = "(erased)"
 HOLD_SCOPES: tuple[str, ...] = get_args(HoldScope)
 
 
@@ -46,34 +52,40 @@ def scope_for_audit(kind: str, value: str, *, identity_key: str | None = None) -
     return {"scope_kind": kind, "scope_value": value}
 
 
-def participant_condition(value: str) -> Any:
+def participant_condition(value: str, scope_hmac: str | None = None) -> Any:
     """WHERE clause: the recording's participant is ``value`` (identity in any spelling of
-    its normal form, or the participant id)."""
-    return sa.or_(
+    its normal form, or the participant id), or, on a tombstone whose identity is cleared,
+    the person whose keyed hash is ``scope_hmac``."""
+    person = sa.or_(
         sa.func.lower(col(Recording.participant_identity)).in_(identity_variants(value)),
         col(Recording.participant_id) == value.strip(),
     )
+    if scope_hmac is None:
+        return person
+    return sa.or_(person, col(Recording.participant_identity_hmac) == scope_hmac)
 
 
 _participant = participant_condition
 
 
-def covered_condition(kind: str, value: str) -> Any:
+def covered_condition(kind: str, value: str, scope_hmac: str | None = None) -> Any:
     """WHERE clause on ``recordings`` for the recordings one hold covers."""
     if kind == "conversation":
         return col(Recording.conversation_id) == value
     if kind == "call":
         return col(Recording.call_id) == value
     conversations = sa.select(col(Recording.conversation_id)).where(
-        _participant(value), col(Recording.conversation_id).is_not(None)
+        _participant(value, scope_hmac), col(Recording.conversation_id).is_not(None)
     )
-    return sa.or_(_participant(value), col(Recording.conversation_id).in_(conversations))
+    return sa.or_(
+        _participant(value, scope_hmac), col(Recording.conversation_id).in_(conversations)
+    )
 
 
 def covered_recording_ids(session: Session, hold: LegalHold) -> list[str]:
     stmt = (
         sa.select(col(Recording.recording_id))
-        .where(covered_condition(hold.scope_kind, hold.scope_value))
+        .where(covered_condition(hold.scope_kind, hold.scope_value, hold.scope_hmac))
         .order_by(col(Recording.recording_id))
     )
     return list(session.scalars(stmt))
@@ -113,21 +125,27 @@ def holds_covering(session: Session, row: Recording, *, exclude: Sequence[int] =
     found = list(session.scalars(stmt))
     people: set[str] = set()
     ids: set[str] = set()
+    hmacs: set[str] = set()
     if any(h.scope_kind == "participant" for h in found):
         # Every leg of the conversation (its own included): the other legs carry their voice.
         legs: Any = col(Recording.recording_id) == row.recording_id
         if row.conversation_id is not None:
             legs = col(Recording.conversation_id) == row.conversation_id
-        pairs = session.execute(
-            sa.select(col(Recording.participant_identity), col(Recording.participant_id)).where(
-                legs
-            )
+        triples = session.execute(
+            sa.select(
+                col(Recording.participant_identity),
+                col(Recording.participant_id),
+                col(Recording.participant_identity_hmac),
+            ).where(legs)
         )
-        for identity, participant_id in [*pairs, (row.participant_identity, row.participant_id)]:
+        own = (row.participant_identity, row.participant_id, row.participant_identity_hmac)
+        for identity, participant_id, keyed in [*triples, own]:
             if identity:
                 people.add(normalize_identity(identity))
             if participant_id:
                 ids.add(participant_id)
+            if keyed:
+                hmacs.add(keyed)
     return sorted(
         h.id
         for h in found
@@ -136,6 +154,7 @@ def holds_covering(session: Session, row: Recording, *, exclude: Sequence[int] =
             h.scope_kind != "participant"
             or normalize_identity(h.scope_value) in people
             or h.scope_value.strip() in ids
+            or (h.scope_hmac is not None and h.scope_hmac in hmacs)
         )
     )
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.errors import CatalogError, CatalogLocked, ConfigError
-from models.identity import identity_variants, normalize_identity
+from models.identity import identity_hmac, identity_variants, normalize_identity
 from models.states import RecordingState, check_transition
 from models.tables import (
     ArchivedObject,
@@ -111,9 +111,13 @@ class RetentionCatalog:
             if len(text) > limit:
                 raise ConfigError(f"{name} is longer than {limit} characters")
         value = scope_value.strip()
+        scope_hmac = None
+        if kind == "participant" and identity_key is not None:
+            scope_hmac = identity_hmac(value, key=identity_key)
         hold = LegalHold(
             scope_kind=kind,
             scope_value=normalize_identity(value) if kind == "participant" else value,
+            scope_hmac=scope_hmac,
             reason=reason.strip(),
             case_ref=case_ref.strip(),
             placed_by=actor,
@@ -149,6 +153,42 @@ class RetentionCatalog:
             detail = {"hold_id": hold.id, "case": hold.case_ref}
             append_events(session, [PendingEvent("legal_hold_released", actor, at, detail=detail)])
         return hold
+
+    def erase_hold_scopes(
+        self, identity_hmac_: str, *, identity_key: str, actor: str, at: datetime, request_id: str
+    ) -> tuple[list[int], list[int]]:
+        """The participant holds on the person whose keyed hash is ``identity_hmac_``: released
+        ones lose the identity (``scope_value`` becomes ``holds.ERASED_SCOPE``, the keyed hash
+        stays for the audit check); active ones keep it, since the hold still needs it to
+        cover that person's recordings. Returns (erased, kept) hold ids."""
+        require_aware("at", at)
+        erased: list[int] = []
+        kept: list[int] = []
+        with self._tx(write=True) as session:
+            stmt = (
+                sa.select(LegalHold)
+                .where(
+                    col(LegalHold.scope_kind) == "participant",
+                    col(LegalHold.scope_value) != holds.ERASED_SCOPE,
+                )
+                .order_by(col(LegalHold.id))
+                .with_for_update()
+            )
+            for hold in session.scalars(stmt):
+                keyed = hold.scope_hmac or identity_hmac(hold.scope_value, key=identity_key)
+                if keyed != identity_hmac_:
+                    continue
+                if hold.released_at is None:
+                    kept.append(hold.id or 0)
+                    continue
+                hold.scope_value, hold.scope_hmac = holds.ERASED_SCOPE, keyed
+                erased.append(hold.id or 0)
+            if erased:
+                session.flush()
+                detail = {"hold_ids": erased, "request_id": request_id}
+                event = PendingEvent("legal_hold_scope_erased", actor, at, detail=detail)
+                append_events(session, [event])
+        return erased, kept
 
     def find_holds(self, ref: str, *, active_only: bool = True) -> list[LegalHold]:
         with self._tx() as session:
@@ -428,10 +468,12 @@ class RetentionCatalog:
         certificate: dict[str, Any],
         gate: DeletionGate | None = None,
         source_deleted_at: datetime | None = None,
+        identity_key: str | None = None,
     ) -> Recording:
         """→ EXPIRED: the objects are marked deleted and the row becomes a tombstone;
         ``source_deleted_at``: the source copy went in the same deletion (an erasure of a
-        recording that was never archived)."""
+        recording that was never archived); ``identity_key``: the tombstone keeps the keyed
+        hash of the identity it clears."""
         require_aware("at", at)
         require_aware("retain_until", retain_until)
         with self._tx(write=True) as session:
@@ -440,6 +482,10 @@ class RetentionCatalog:
             current = RecordingState(row.state)
             check_transition(current, S.EXPIRED)
             _mark_deleted(session, recording_id, versions, at, everything=True)
+            if identity_key is not None and row.participant_identity:
+                row.participant_identity_hmac = identity_hmac(
+                    row.participant_identity, key=identity_key
+                )
             for name in TOMBSTONE_CLEARED:
                 setattr(row, name, None)
             row.state = S.EXPIRED

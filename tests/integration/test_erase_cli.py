@@ -1,5 +1,6 @@
-"""`recvault erase` and `hold place` as a person uses them (issue 9, finding 8): an identity in
-another spelling still matches, and nothing matched is said, with exit 10."""
+"""`recvault erase` and `hold place` as a person uses them (issue 9, findings 8 and 7): an
+identity in another spelling still matches, nothing matched is said, with exit 10, and an
+erasure takes the identity out of the released holds on that person."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def test_spellings_match_and_nothing_found_exits_10(
             until=start + timedelta(hours=3),
         )
         customer = next(e for e in sim.recordings() if e["participantType"] == "CUSTOMER")
+        # Source deletion is off (the default): the erasure reports the copy at Infobip as due.
+        infobip = {"RECVAULT_INFOBIP_BASE_URL": sim.base_url, "RECVAULT_INFOBIP_API_KEY": "k"}
     digits = customer["participantIdentity"]
     assert digits.isdigit()  # as Infobip sends it: no plus
     for key, value in {
@@ -58,6 +61,7 @@ def test_spellings_match_and_nothing_found_exits_10(
         "RECVAULT_S3_ENDPOINT_URL": moto_server.endpoint_url,
         "RECVAULT_DATABASE_URL": url,
         "RECVAULT_IDENTITY_KEY": TEST_IDENTITY_KEY,
+        **infobip,
     }.items():
         monkeypatch.setenv(key, value)
 
@@ -82,3 +86,13 @@ def test_spellings_match_and_nothing_found_exits_10(
         "hold", "place", "--participant", f"00{digits}", "--reason", "r", "--case", "K2", "--json"
     )
     assert code == 0 and json.loads(out)["recordings"] == 2  # both legs of the conversation
+
+    # Finding 7: the erasure removes the identity from released holds on the person, and says
+    # which active hold keeps it.
+    code, out, err = cli("erase", "--participant-identity", spaced)
+    assert code == 0 and "active legal hold(s) #2 keep this identity" in out, (out, err)
+    assert cli("hold", "release", "K2")[0] == 0
+    code, out, err = cli("erase", "--participant-identity", spaced)
+    assert code == 0 and "released legal hold(s) #2: the identity was removed" in out, err
+    code, out, _ = cli("hold", "list", "--all", "--json")
+    assert code == 0 and digits not in out and "(erased)" in out

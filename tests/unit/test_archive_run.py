@@ -124,3 +124,36 @@ def test_a_second_run_on_the_same_sqlite_catalog_is_refused(
 
     with pytest.raises(CatalogLocked, match="another recvault archive run"):
         run_archive_locally(svc, SINCE, UNTIL)
+
+
+def test_an_erased_persons_earlier_recordings_are_not_archived_again(
+    make_services: MakeServices,
+) -> None:
+    """Issue 9, finding 7: nothing stopped a later run from archiving an erased person's
+    recordings again: here one the source listed only after the request (the erased one's
+    copy at the source went with the erasure). Calls after the request are archived."""
+    from flows.retention.erasure import run_erasure
+
+    svc = make_services(identity_key="unit-identity-key-0123456789")
+    svc.fake_source.add("first", tiny_wav(0), participant_identity="447700900825")
+    svc.fake_source.add("someone", tiny_wav(1), participant_identity="441111111111")
+    assert run_archive_locally(svc, SINCE, UNTIL).catalog == {"ARCHIVED": 2}
+    erasure = run_erasure(svc, "+44 7700 900825", dry_run=False)
+    assert [(r.recording_id, r.outcome) for r in erasure.results] == [("first", "done")]
+
+    svc.fake_source.add(
+        "missed",
+        tiny_wav(2),
+        started_at=T0 + timedelta(hours=1),
+        participant_identity="447700900825",
+    )
+    after = svc.fake_clock() + timedelta(hours=1)
+    svc.fake_source.add(
+        "new-call", tiny_wav(3), started_at=after, participant_identity="447700900825"
+    )
+    summary = run_archive_locally(svc, SINCE, after + timedelta(hours=1))
+    assert summary.catalog == {"ARCHIVED": 2, "EXPIRED": 1}
+    assert svc.row("new-call").state == "ARCHIVED" and svc.row("first").state == "EXPIRED"
+    assert "missed" not in {r.recording_id for r, _ in svc.catalog.search()}
+    skipped = [e for e in svc.catalog.audit_events() if e.event == "erased_recordings_skipped"]
+    assert [(e.detail or {})["recordings"] for e in skipped] == [["missed"]]

@@ -17,7 +17,8 @@ from models.errors import ObjectStoreError
 from models.policy.rules import Policy
 from storage.catalog.store import Catalog
 from tests.fixtures.db import sqlite_url
-from tests.unit.retention_fakes import FakeStore, make_deps
+from tests.unit.fakes.store import FakeStore
+from tests.unit.retention_fakes import make_deps
 
 POLICY = Policy.loads('version = 1\n[[rules]]\nname = "r"\nretention = "1y"\n')
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

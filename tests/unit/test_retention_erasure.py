@@ -12,18 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col
 
 from flows.archive.steps import not_erased
+from flows.audit.check import verify_audit
 from flows.retention.erasure import run_erasure
-from flows.retention.holds import place_hold
+from flows.retention.holds import place_hold, release_holds
+from flows.retention.steps import apply_plan, plan_retention
 from models.errors import ConfigError
 from models.identity import identity_hmac
 from models.policy.rules import Policy
 from models.settings import Settings
 from models.states import RecordingState as S
+from models.tables import LegalHold
+from storage.catalog.holds import ERASED_SCOPE
 from storage.catalog.store import Catalog
 from tests.fixtures.db import make_meta, sqlite_url
-from tests.unit.retention_fakes import FakeStore, make_deps, seed_archived
+from tests.unit.fakes.store import FakeStore
+from tests.unit.retention_fakes import make_deps, seed_archived
 
 POLICY = 'version = 1\n[[rules]]\nname = "r"\nretention = "1y"\nderivative = "none"\n'
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -153,3 +160,108 @@ def test_a_participant_hold_matches_every_spelling(env: Any) -> None:
     assert report.recordings == 2  # the person's leg and the other leg of the conversation
     assert catalog.holds_covering("agent") == [report.hold.id]
     assert PHONE not in _events(catalog) and "900825" not in _events(catalog)
+
+
+def test_a_participant_hold_placed_after_the_persons_own_leg_expired_covers_the_other_legs(
+    env: Any,
+) -> None:
+    """Finding 7: a participant hold placed after the person's own leg had expired covered
+    nothing (the tombstone no longer names them), so the agent's leg of the same conversation,
+    which carries their voice too, could still expire. The tombstone keeps the keyed hash."""
+    catalog, store, deps, _source = env
+    deps.policy = Policy.loads(
+        'version = 1\n[[rules]]\nname = "agents"\nmatch = { participant_type = ["AGENT"] }\n'
+        'retention = "1y"\nderivative = "none"\n'
+        '[[rules]]\nname = "rest"\nretention = "30d"\nderivative = "none"\n'
+    )
+    legs: dict[str, dict[str, Any]] = {
+        "own": {"conversationId": "c1", "participantIdentity": PHONE},
+        "agent": {
+            "conversationId": "c1",
+            "participantIdentity": "agent@x.example",
+            "participantType": "AGENT",
+        },
+        "stranger": {"conversationId": "c2", "participantIdentity": "441111111111"},
+    }
+    for rid, fields in legs.items():
+        seed_archived(catalog, store, rid, started_at=T0, **fields)
+    deps.clock = lambda: T0 + timedelta(days=31)
+    run = apply_plan(deps, plan_retention(deps))
+    assert {(r.recording_id, r.outcome) for r in run.results} == {
+        ("own", "done"),
+        ("stranger", "done"),
+    }
+    own = catalog.get("own")
+    assert own.state == S.EXPIRED and own.participant_identity is None
+    assert own.participant_identity_hmac == identity_hmac(PHONE, key=deps.settings.identity_secret)
+
+    report = place_hold(
+        deps, scope_kind="participant", scope_value="+44 7700 900825", reason="r", case_ref="K"
+    )
+    assert report.recordings == 2 and report.versions == 1  # the tombstone and the agent's leg
+    assert catalog.holds_covering("agent") == [report.hold.id]
+    assert catalog.holds_covering("stranger") == []
+    ((key, vid),) = [k for k in store.versions if "/agent/" in k[0]]
+    assert store.versions[(key, vid)].legal_hold
+
+    deps.clock = lambda: T0 + timedelta(days=400)
+    plan = plan_retention(deps)
+    assert [(i.recording_id, i.proceed) for i in plan.items if i.action == "expire"] == [
+        ("agent", False)
+    ]
+    assert catalog.get("agent").state == S.ARCHIVED
+    assert PHONE not in _events(catalog) and catalog.verify_audit_chain() == []
+
+
+def test_erasure_removes_the_identity_from_released_participant_holds(env: Any) -> None:
+    """Finding 7: `legal_holds.scope_value` kept the identity in clear text after the person
+    was erased. A released participant hold loses it (its keyed hash stays, so the audit check
+    still ties the row to its event); an active one keeps it, since it still holds the person's
+    recordings, and the erasure says so."""
+    catalog, store, deps, _source = env
+    seed_archived(catalog, store, "own", started_at=T0, participantIdentity=PHONE)
+    old = place_hold(deps, scope_kind="participant", scope_value=PHONE, reason="r", case_ref="K1")
+    release_holds(deps, "K1")
+    active = place_hold(
+        deps, scope_kind="participant", scope_value="+44 7700 900825", reason="r", case_ref="K2"
+    )
+
+    first = run_erasure(deps, PHONE, dry_run=False)
+    assert [(r.recording_id, r.outcome) for r in first.results] == [("own", "refused")]
+    assert (first.hold_scopes_erased, first.hold_scopes_kept) == ([old.hold.id], [active.hold.id])
+    scopes = {h.id: h.scope_value for h in catalog.list_holds(include_released=True)}
+    assert scopes == {old.hold.id: ERASED_SCOPE, active.hold.id: "+447700900825"}
+
+    release_holds(deps, "K2")
+    second = run_erasure(deps, PHONE, dry_run=False)
+    assert [(r.recording_id, r.outcome) for r in second.results] == [("own", "done")]
+    assert second.as_dict()["hold_scopes_erased"] == [active.hold.id]
+    every_hold = catalog.list_holds(include_released=True)
+    holds_table = json.dumps([h.model_dump(mode="json") for h in every_hold])
+    assert "900825" not in holds_table and "900825" not in _events(catalog)
+    key = deps.settings.identity_secret
+    audit = verify_audit(catalog, anchors=store, store=store, identity_key=key)
+    assert [p for p in audit.problems if p.kind == "holds_mismatch"] == []
+    assert audit.holds_checked == 2
+
+
+def test_an_active_hold_whose_scope_was_erased_in_the_table_is_flagged(env: Any) -> None:
+    """Only released holds lose their identity: an active hold set to ``(erased)`` by someone
+    with database rights would stop holding the person's recordings, so audit verify names it."""
+    catalog, store, deps, _source = env
+    seed_archived(catalog, store, "own", started_at=T0, participantIdentity=PHONE)
+    report = place_hold(deps, scope_kind="participant", scope_value=PHONE, reason="r", case_ref="K")
+    key = deps.settings.identity_secret
+    assert verify_audit(catalog, anchors=None, store=None, identity_key=key).problems == []
+    with catalog._engine.begin() as db:
+        db.execute(
+            sa.update(LegalHold)
+            .where(col(LegalHold.id) == report.hold.id)
+            .values(scope_value=ERASED_SCOPE)
+        )
+    assert catalog.holds_covering("own") == []  # what the edit would buy
+    problems = verify_audit(catalog, anchors=None, store=None, identity_key=key).problems
+    assert [(p.kind, p.where) for p in problems] == [
+        ("holds_mismatch", f"legal hold #{report.hold.id}")
+    ]
+    assert "scope in the legal_holds table differ" in problems[0].problem

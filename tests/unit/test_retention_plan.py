@@ -22,7 +22,8 @@ from models.errors import CatalogLocked, StorageError
 from models.policy.rules import Policy
 from storage.catalog.store import Catalog
 from tests.fixtures.db import sqlite_url
-from tests.unit.retention_fakes import FakeStore, make_deps, seed_archived
+from tests.unit.fakes.store import FakeStore
+from tests.unit.retention_fakes import make_deps, seed_archived
 
 POLICY = Policy.loads(
     """

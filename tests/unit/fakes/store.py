@@ -2,12 +2,14 @@
 
 It covers what the archive steps call on ``storage.s3.store.ObjectStore`` (``put_file``,
 ``head``, ``find_verified_copy``, ``verify``, ``ensure_retention``, ``ensure_usable``,
-``bucket``) and what the retention steps call (``iter_versions``, ``head`` of a version,
-``set_legal_hold``, ``delete_version``), and raises the real ``models.errors`` types:
-deletion obeys legal holds and retention against ``now()`` like S3; ``verify`` re-reads the
-stored bytes. Faults are armed per operation (``fail``), optionally after the operation took
-effect (a response lost on the way back), and ``damage_next_put`` stores other bytes than
-were sent (corruption on the way in).
+``bucket``), what the retention steps call (``iter_versions``, ``head`` of a version,
+``set_legal_hold``, ``delete_version``, ``object_lock_enabled``) and what the audit anchors
+use (``put_bytes``, ``get_bytes``), and raises the real ``models.errors`` types: deletion
+obeys legal holds and retention against ``now()`` like S3; ``verify`` re-reads the stored
+bytes (a version seeded by ``put`` has none: its recorded size and hash stand for them).
+Faults are armed per operation (``fail``), optionally after the operation took effect (a
+response lost on the way back); ``fail_deletes`` and ``fail_holds`` fail every call on a key;
+``damage_next_put`` stores other bytes than were sent (corruption on the way in).
 """
 
 from __future__ import annotations
@@ -60,21 +62,26 @@ class FakeStore:
 
     bucket = "fake-archive"
 
-    def __init__(self, now: Callable[[], datetime] = _utc_now, *, object_lock: bool = True) -> None:
+    def __init__(
+        self, now: Callable[[], datetime] = _utc_now, *, object_lock: bool | None = True
+    ) -> None:
         self.now = now
-        self.object_lock = object_lock
+        self.object_lock = object_lock  # None: a store that will not say
         # False: like moto and some stores on multipart uploads, the lock headers of a put are
         # dropped, and put_file applies the retention afterwards (as ObjectStore.put_file does).
         self.keeps_lock_headers = True
         self.versions: dict[tuple[str, str], _Version] = {}
         self.fail_deletes: set[str] = set()  # keys whose deletion raises ObjectStoreError
+        self.fail_holds: set[str] = set()  # keys whose legal hold raises ObjectStoreError
         self.deleted: list[tuple[str, str | None]] = []
+        self.verified: list[tuple[str, str | None]] = []  # every verify call
         self.calls: Counter[str] = Counter()
         self.uploads: list[str] = []  # keys of every put_file that stored a version
         self.retention_set: list[tuple[str, str | None]] = []  # ensure_retention that changed
         self._faults: dict[str, _Fault] = {}
         self._damage: list[Callable[[bytes], bytes]] = []
-        self.small: dict[str, bytes] = {}  # put_bytes: audit anchors
+        # put_bytes (the audit anchors), kept apart from the recordings' versions
+        self.small: dict[tuple[str, str], tuple[ObjectInfo, bytes]] = {}
         self._lock = threading.RLock()
 
     def object_lock_enabled(self) -> bool | None:
@@ -90,8 +97,9 @@ class FakeStore:
         retain_until: datetime | None = None,
         lock_mode: LockMode | None = None,
     ) -> PutResult | None:
-        """Small objects: the audit anchors are kept apart from the recordings' versions; a
-        transcript (``metadata`` kind ``transcript``) is a version like any archived object."""
+        """A small object: an audit anchor is a new version each time, like S3, kept apart from
+        the recordings' versions; a transcript (``metadata`` kind ``transcript``) is a version
+        like any archived object."""
         if metadata.get("kind") == "transcript":
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "object"
@@ -105,9 +113,41 @@ class FakeStore:
                     retain_until=retain_until,
                     lock_mode=lock_mode,
                 )
+        version_id = uuid.uuid4().hex
+        info = ObjectInfo(
+            key=key,
+            version_id=version_id,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            checksum_sha256=None,
+            metadata={},
+            retain_until=retain_until,
+            lock_mode=lock_mode,
+            legal_hold=False,
+            last_modified=self.now(),
+            is_latest=True,
+        )
         with self._lock:
-            self.small[key] = data
+            self.small[(key, version_id)] = (info, data)
         return None
+
+    def get_bytes(self, key: str, *, version_id: str | None = None) -> bytes:
+        found = self._small(key, version_id)
+        if not found:
+            raise ObjectStoreError(f"s3://{self.bucket}/{key} is missing")
+        return found[-1][1]
+
+    def _small_info(self, key: str, version_id: str | None) -> ObjectInfo | None:
+        found = self._small(key, version_id)
+        return found[-1][0] if found else None
+
+    def _small(self, key: str, version_id: str | None) -> list[tuple[ObjectInfo, bytes]]:
+        with self._lock:
+            return [
+                entry
+                for (k, v), entry in self.small.items()
+                if k == key and version_id in (None, v)
+            ]
 
     # --- faults -------------------------------------------------------------------------------
 
@@ -182,7 +222,7 @@ class FakeStore:
             endpoint="memory",
             exists=True,
             versioning="Enabled",
-            object_lock=self.object_lock,
+            object_lock=bool(self.object_lock),
             default_retention=None,
             encryption=None,
             sha256_checksums=False,
@@ -277,6 +317,9 @@ class FakeStore:
     def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
         """The version asked for, or the latest; None when there is none."""
         self._enter("head", key)
+        small = self._small_info(key, version_id)
+        if small is not None:
+            return small
         with self._lock:
             version = self._version(key, version_id)
             if version is None:
@@ -304,12 +347,18 @@ class FakeStore:
         fault = self._enter("verify", key)
         where = f"s3://{self.bucket}/{key}" + (f" version {version_id}" if version_id else "")
         with self._lock:
+            self.verified.append((key, version_id))
             version = self._version(key, version_id)
             if version is None:
                 raise ObjectStoreError(f"{where} is missing: upload it again")
             data = version.data
-        if data is None:
-            raise ObjectStoreError(f"{where} was seeded without bytes: cannot re-read it")
+            info = version.info
+        if data is None:  # seeded by put: what was recorded stands for the bytes
+            if info.size_bytes != size_bytes or info.sha256 != sha256:
+                raise ChecksumMismatch(f"{where} reads back as other bytes")
+            if fault is not None:
+                raise fault.error
+            return VerifyResult(method="reread", size_bytes=size_bytes, sha256=sha256)
         if len(data) != size_bytes:
             raise ChecksumMismatch(f"{where} has {len(data)} bytes, expected {size_bytes}")
         actual = hashlib.sha256(data).hexdigest()
@@ -324,12 +373,18 @@ class FakeStore:
     def iter_versions(self, prefix: str) -> Iterator[ObjectInfo]:
         with self._lock:
             listed = sorted(self.versions.items())
+            small = sorted(self.small.items())
         for (key, _), version in listed:
             if key.startswith(prefix):
                 yield version.info
+        for (key, _), (info, _body) in small:
+            if key.startswith(prefix):
+                yield info
 
     def set_legal_hold(self, key: str, *, version_id: str | None, on: bool) -> None:
         self._enter("set_legal_hold", key)
+        if key in self.fail_holds:
+            raise ObjectStoreError(f"s3://{self.bucket}/{key}: injected legal hold failure")
         with self._lock:
             self.versions[(key, version_id or "")].legal_hold = on
 
