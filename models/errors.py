@@ -32,6 +32,7 @@ tells the CLI which status to exit with (documented in the README).
       CatalogError                     exit 6
         CatalogUnavailable (retryable)
         CatalogLocked                           another archive run holds the catalog
+        RecordingNotFound              exit 10  no recording has the id (or prefix) given
       MediaError                                ffprobe/ffmpeg failed; carries stderr tail
         MediaTimeout (retryable)                ffprobe/ffmpeg did not finish in time: the
                                                 machine's problem, retried, never a quarantine
@@ -187,6 +188,12 @@ class CatalogUnavailable(CatalogError):
 
 class CatalogLocked(CatalogError):
     pass
+
+
+class RecordingNotFound(CatalogError):
+    """Nothing in the catalog has the id or id prefix a user named (404 in the auditor API)."""
+
+    exit_code = 10
 
 
 class ClaimLost(CatalogLocked):

@@ -13,14 +13,15 @@ status words, video preparation modes, which routes exist) stays inside its adap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from models.tables import ArchivedObject, Recording
+from models.search import AuditQuery, RecordingQuery, SearchResult
+from models.tables import ArchivedObject, AuditEvent, LegalHold, Recording
 
 # --- the source side ----------------------------------------------------------------------------
 
@@ -156,5 +157,28 @@ class CatalogReader(Protocol):
     def objects(self, recording_id: str) -> list[ArchivedObject]: ...
 
     def counts_by_state(self) -> dict[str, int]: ...
+
+    def find(self, query: RecordingQuery, *, widen: bool = True) -> SearchResult:
+        """Recordings matching ``query`` (a page of them) and how many match in all."""
+        ...
+
+    def iter_found(self, query: RecordingQuery) -> Iterator[tuple[Recording, list[ArchivedObject]]]:
+        """Every recording matching ``query``, a page at a time."""
+        ...
+
+    def resolve_recording_id(self, text: str) -> str:
+        """The whole id ``text`` names (itself, or the one id starting with it); raises
+        ``RecordingNotFound`` or, when it starts several, ``ConfigError``."""
+        ...
+
+    def history(self, recording_id: str) -> list[AuditEvent]:
+        """The recording's audit events in chain order."""
+        ...
+
+    def audit_log(self, query: AuditQuery) -> list[AuditEvent]: ...
+
+    def holds_covering(self, recording_id: str, *, exclude: Sequence[int] = ()) -> list[int]: ...
+
+    def list_holds(self, *, include_released: bool = False) -> list[LegalHold]: ...
 
     def close(self) -> None: ...

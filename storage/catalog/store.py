@@ -41,6 +41,7 @@ from storage.catalog.engine import (
     parse_url,
     translate_errors,
 )
+from storage.catalog.reading import ReadingCatalog
 from storage.catalog.retention import RetentionCatalog
 from storage.catalog.rows import (
     check_fields,
@@ -68,7 +69,7 @@ def _state_as_enum(target: Recording, _context: Any) -> None:
     set_committed_value(target, "state", RecordingState(target.state))
 
 
-class Catalog(RetentionCatalog):
+class Catalog(RetentionCatalog, ReadingCatalog):
     def __init__(self, engine: sa.Engine, target: CatalogTarget) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
