@@ -72,8 +72,8 @@ class Recording(SQLModel, table=True):
     sftp_path: str | None = Field(default=None, max_length=1024)
     transferred_from: str | None = Field(default=None, max_length=128)
     transferred_to: str | None = Field(default=None, max_length=128)
-    transferred_from_queue: str | None = Field(default=None, max_length=128)
-    transferred_to_queue: str | None = Field(default=None, max_length=128)
+    transferred_from_queue: str | None = Field(default=None, index=True, max_length=128)
+    transferred_to_queue: str | None = Field(default=None, index=True, max_length=128)
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
     state: RecordingState = Field(
@@ -140,7 +140,7 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     recording_id: str | None = Field(default=None, index=True, max_length=128)
-    event: str = Field(max_length=64)
+    event: str = Field(index=True, max_length=64)
     from_state: str | None = Field(default=None, max_length=24)
     to_state: str | None = Field(default=None, max_length=24)
     actor: str = Field(max_length=128)
