@@ -184,5 +184,5 @@ def test_audit_log_filters_and_history(seeded: Catalog) -> None:
     assert [e.event for e in later] == ["failed"]
     newest = seeded.audit_log(AuditQuery(limit=1, newest_first=True))
     assert newest[0].event == "failed"
-    ids_in_order = [e.id for e in seeded.audit_log(AuditQuery())]
+    ids_in_order = [e.id or 0 for e in seeded.audit_log(AuditQuery())]
     assert ids_in_order == sorted(ids_in_order)
