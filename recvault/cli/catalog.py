@@ -67,42 +67,95 @@ def _check_status(status: str | None) -> str | None:
     return status.strip().upper()
 
 
+ConversationOpt = Annotated[
+    str | None, typer.Option(help="Conversation id (end with * for a prefix).")
+]
+CallOpt = Annotated[str | None, typer.Option(help="Call id (end with * for a prefix).")]
+AgentOpt = Annotated[
+    str | None,
+    typer.Option(help="Agent id, identity, name or a word of it (whole conversations)."),
+]
+ParticipantOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Any participant's id, identity (phone, SIP, e-mail) or name (whole conversations)."
+    ),
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Start (ISO 8601, UTC if no zone), inclusive.")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="End (ISO 8601, UTC if no zone), exclusive.")
+]
+StatusOpt = Annotated[
+    str | None,
+    typer.Option(help="ARCHIVED, PENDING, FAILED, QUARANTINED, SOURCE_DELETED or EXPIRED."),
+]
+RecordingOpt = Annotated[str | None, typer.Option(help="Recording id (end with * for a prefix).")]
+DirectionOpt = Annotated[str | None, typer.Option(help="INBOUND or OUTBOUND.")]
+QueueOpt = Annotated[str | None, typer.Option(help="Transferred from or to this queue.")]
+MediaOpt = Annotated[
+    str | None, typer.Option("--media-type", help="audio or video (AUDIO_AND_VIDEO).")
+]
+SourceOpt = Annotated[str | None, typer.Option(help="conversations or calls.")]
+
+
+def build_query(
+    *,
+    conversation_id: str | None = None,
+    call_id: str | None = None,
+    agent: str | None = None,
+    participant: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    status: str | None = None,
+    recording_id: str | None = None,
+    direction: str | None = None,
+    queue: str | None = None,
+    media: str | None = None,
+    source: str | None = None,
+    sort: str = "started",
+    desc: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> RecordingQuery:
+    """The options of ``catalog search`` (and ``export``) as one query, checked."""
+    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
+    check_window(start, end)
+    return RecordingQuery(
+        recording_id=_id(recording_id, "--recording-id"),
+        conversation_id=_id(conversation_id, "--conversation-id"),
+        call_id=_id(call_id, "--call-id"),
+        agent=agent,
+        participant=participant,
+        direction=direction,
+        queue=queue,
+        media_type=media_type(media) if media is not None else None,
+        status=_check_status(status),
+        source=source,
+        since=start,
+        until=end,
+        sort=sort,  # type: ignore[arg-type]  # RecordingQuery checks it against SortKey
+        descending=desc,
+        limit=limit,
+        offset=offset,
+    )
+
+
 @catalog_app.command("search")
 def catalog_search(
-    conversation_id: Annotated[
-        str | None, typer.Option(help="Conversation id (end with * for a prefix).")
-    ] = None,
-    call_id: Annotated[str | None, typer.Option(help="Call id (end with * for a prefix).")] = None,
-    agent: Annotated[
-        str | None,
-        typer.Option(help="Agent id, identity, name or a word of it (whole conversations)."),
-    ] = None,
-    participant: Annotated[
-        str | None,
-        typer.Option(
-            help="Any participant's id, identity (phone, SIP, e-mail) or name (whole "
-            "conversations)."
-        ),
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Start (ISO 8601, UTC if no zone), inclusive.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="End (ISO 8601, UTC if no zone), exclusive.")
-    ] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(help="ARCHIVED, PENDING, FAILED, QUARANTINED, SOURCE_DELETED or EXPIRED."),
-    ] = None,
-    recording_id: Annotated[
-        str | None, typer.Option(help="Recording id (end with * for a prefix).")
-    ] = None,
-    direction: Annotated[str | None, typer.Option(help="INBOUND or OUTBOUND.")] = None,
-    queue: Annotated[str | None, typer.Option(help="Transferred from or to this queue.")] = None,
-    media: Annotated[
-        str | None, typer.Option("--media-type", help="audio or video (AUDIO_AND_VIDEO).")
-    ] = None,
-    source: Annotated[str | None, typer.Option(help="conversations or calls.")] = None,
+    conversation_id: ConversationOpt = None,
+    call_id: CallOpt = None,
+    agent: AgentOpt = None,
+    participant: ParticipantOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    status: StatusOpt = None,
+    recording_id: RecordingOpt = None,
+    direction: DirectionOpt = None,
+    queue: QueueOpt = None,
+    media: MediaOpt = None,
+    source: SourceOpt = None,
     sort: Annotated[
         str, typer.Option(help="started, duration, recording, conversation or status.")
     ] = "started",
@@ -118,23 +171,21 @@ def catalog_search(
 
     if as_json and as_csv:
         raise typer.BadParameter("give --json or --csv, not both", param_hint="--csv")
-    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
-    check_window(start, end)
-    query = RecordingQuery(
-        recording_id=_id(recording_id, "--recording-id"),
-        conversation_id=_id(conversation_id, "--conversation-id"),
-        call_id=_id(call_id, "--call-id"),
+    query = build_query(
+        conversation_id=conversation_id,
+        call_id=call_id,
         agent=agent,
         participant=participant,
+        since=since,
+        until=until,
+        status=status,
+        recording_id=recording_id,
         direction=direction,
         queue=queue,
-        media_type=media_type(media) if media is not None else None,
-        status=_check_status(status),
+        media=media,
         source=source,
-        since=start,
-        until=end,
-        sort=sort,  # type: ignore[arg-type]  # RecordingQuery checks it against SortKey
-        descending=desc,
+        sort=sort,
+        desc=desc,
         limit=limit,
         offset=offset,
     )

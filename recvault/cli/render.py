@@ -26,6 +26,7 @@ def recording_json(row: Recording, objects: list[ArchivedObject]) -> dict[str, A
         "conversation_id": row.conversation_id,
         "call_id": row.call_id,
         "conference_id": row.conference_id,
+        "source": row.source,
         "media_type": row.media_type,
         "started_at": _iso(row.started_at),
         "duration_seconds": row.duration_s,
