@@ -26,6 +26,7 @@ from recvault.cli.audit import audit_app
 from recvault.cli.catalog import catalog_app
 from recvault.cli.dates import check_window, parse_chunk, parse_when
 from recvault.cli.export import export_command
+from recvault.cli.report import report_app
 from recvault.cli.retention import erase_command, hold_app, retention_app
 
 EXIT_VERIFY_PROBLEMS = 8
@@ -288,6 +289,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(hold_app, name="hold")
 app.command("erase")(erase_command)
 app.command("export")(export_command)
+app.add_typer(report_app, name="report")
 
 
 def main(argv: list[str] | None = None) -> None:
