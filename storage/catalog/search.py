@@ -8,8 +8,11 @@ trail by ``AuditQuery``. Every filter is written so the database can use an inde
 - identities compare ``lower(participant_identity)`` with the stored spellings of the normal
   form (``models.identity``), over an index on that expression;
 - a name matches when it, or one of its words, starts with the text, case-insensitively: the
-  name's start through an index on ``lower(participant_name)``, a later word by a scan of the
-  legs of that participant type only.
+  name's start through an index on ``lower(participant_name)``; a later word cannot use an
+  index and reads that index whole (text with digits, ``@`` or ``:`` is not a name and skips
+  this);
+- a participant's ways to match are separate statements joined by UNION, so each uses its
+  index (an OR of them would read the whole table).
 """
 
 from __future__ import annotations
@@ -53,34 +56,41 @@ def id_condition(column: Any, match: IdMatch, dialect: str) -> Any:
     return starts_with(column, match.value, dialect) if match.prefix else column == match.value
 
 
-def _name_condition(text: str, dialect: str) -> Any:
-    wanted = " ".join(text.split()).lower()
-    name = sa.func.lower(col(Recording.participant_name))
-    return sa.or_(
-        starts_with(name, wanted, dialect),
-        name.like("% " + _escape_like(wanted) + "%", escape="\\"),
+def looks_like_name(text: str) -> bool:
+    """Names have letters and no digits, ``@`` or scheme: ``hugo`` is searched as a name too,
+    ``agent-7``, ``+44 7700 900825`` and ``sip:ana@pbx`` only as ids and identities."""
+    return (
+        any(c.isalpha() for c in text)
+        and not any(c.isdigit() for c in text)
+        and "@" not in text
+        and ":" not in text
     )
 
 
-def person_condition(text: str, dialect: str, *, names: bool = True) -> Any:
-    """The leg's participant is ``text``: its id, its identity in any spelling of the normal
-    form, or (``names``) its name or a word of it."""
-    conditions = [
+def person_branches(text: str, dialect: str, column: Any) -> list[sa.Select[Any]]:
+    """One SELECT of ``column`` per way a leg's participant can be ``text``: its id, its
+    identity in any spelling of the normal form, the start of its name, a later word of its
+    name. Separate statements (joined by UNION) so each can use its own index; an OR of them
+    would make the database read the whole table."""
+    legs: list[Any] = [
         col(Recording.participant_id) == text.strip(),
         sa.func.lower(col(Recording.participant_identity)).in_(identity_variants(text)),
     ]
-    if names:
-        conditions.append(_name_condition(text, dialect))
-    return sa.or_(*conditions)
+    if looks_like_name(text):
+        wanted = " ".join(text.split()).lower()
+        name = sa.func.lower(col(Recording.participant_name))
+        legs.append(starts_with(name, wanted, dialect))
+        # A later word: no index can serve this one; it reads the name index only.
+        legs.append(name.like("% " + _escape_like(wanted) + "%", escape="\\"))
+    return [sa.select(column).where(leg) for leg in legs]
 
 
-def _conversations_with(person: Any, *, agent: bool) -> Any:
-    legs = sa.select(col(Recording.conversation_id)).where(
-        person, col(Recording.conversation_id).is_not(None)
-    )
+def _conversations_with(text: str, dialect: str, *, agent: bool) -> Any:
+    branches = person_branches(text, dialect, col(Recording.conversation_id))
     if agent:
-        legs = legs.where(sa.func.upper(col(Recording.participant_type)) == "AGENT")
-    return col(Recording.conversation_id).in_(legs)
+        is_agent = sa.func.upper(col(Recording.participant_type)) == "AGENT"
+        branches = [b.where(is_agent) for b in branches]
+    return col(Recording.conversation_id).in_(sa.union(*branches))
 
 
 def recording_filters(query: RecordingQuery, dialect: str) -> list[Any]:
@@ -88,11 +98,16 @@ def recording_filters(query: RecordingQuery, dialect: str) -> list[Any]:
     for name, match in query.id_filters.items():
         where.append(id_condition(getattr(Recording, name), match, dialect))
     if query.agent is not None:
-        where.append(_conversations_with(person_condition(query.agent, dialect), agent=True))
+        where.append(_conversations_with(query.agent, dialect, agent=True))
     if query.participant is not None:
-        person = person_condition(query.participant, dialect)
         # A leg without a conversation (a Calls recording) is matched by itself.
-        where.append(sa.or_(_conversations_with(person, agent=False), person))
+        legs = person_branches(query.participant, dialect, col(Recording.recording_id))
+        where.append(
+            sa.or_(
+                _conversations_with(query.participant, dialect, agent=False),
+                col(Recording.recording_id).in_(sa.union(*legs)),
+            )
+        )
     if query.direction is not None:
         where.append(sa.func.upper(col(Recording.direction)) == query.direction.strip().upper())
     if query.queue is not None:
