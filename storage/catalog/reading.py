@@ -87,9 +87,8 @@ class ReadingCatalog:
 
 def _find(session: Session, query: RecordingQuery, *, count: bool = True) -> SearchResult:
     rows = search.find_recordings(session, query)
-    if not count or (query.limit is None and not query.offset):
-        total = len(rows)
-    else:
-        total = search.count_recordings(session, query)
+    # A first page that is not full is everything: counting would run the search again.
+    whole = query.offset == 0 and (query.limit is None or len(rows) < query.limit)
+    total = len(rows) if not count or whole else search.count_recordings(session, query)
     objects = queries.objects_by_recording(session, [r.recording_id for r in rows])
     return SearchResult([(r, objects[r.recording_id]) for r in rows], total)
