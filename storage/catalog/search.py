@@ -100,14 +100,14 @@ def recording_filters(query: RecordingQuery, dialect: str) -> list[Any]:
     if query.agent is not None:
         where.append(_conversations_with(query.agent, dialect, agent=True))
     if query.participant is not None:
-        # A leg without a conversation (a Calls recording) is matched by itself.
-        legs = person_branches(query.participant, dialect, col(Recording.recording_id))
-        where.append(
-            sa.or_(
-                _conversations_with(query.participant, dialect, agent=False),
-                col(Recording.recording_id).in_(sa.union(*legs)),
-            )
+        # Every leg of the participant's conversations, and a leg without a conversation (a
+        # Calls recording) by itself; one IN over the primary key, since an OR of two IN
+        # subqueries makes PostgreSQL read the whole table.
+        conversations = sa.select(col(Recording.recording_id)).where(
+            _conversations_with(query.participant, dialect, agent=False)
         )
+        legs = person_branches(query.participant, dialect, col(Recording.recording_id))
+        where.append(col(Recording.recording_id).in_(sa.union(conversations, *legs)))
     if query.direction is not None:
         where.append(sa.func.upper(col(Recording.direction)) == query.direction.strip().upper())
     if query.queue is not None:
