@@ -10,6 +10,7 @@ CLI's tables shorten ids with one) makes them match every id that starts with th
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -22,6 +23,12 @@ SORT_KEYS: tuple[str, ...] = get_args(SortKey)
 MEDIA_TYPES = {"AUDIO": "AUDIO", "VIDEO": "AUDIO_AND_VIDEO", "AUDIO_AND_VIDEO": "AUDIO_AND_VIDEO"}
 PREFIX_MARKS = ("*", "…", "...")
 MIN_PREFIX = 4  # shorter prefixes match too much to be what anyone meant
+_WORD = re.compile(r"\w+")
+
+
+def name_words(name: str | None) -> list[str]:
+    """The case-folded words of a name, each once: "Martin, Hugo" → hugo, martin."""
+    return sorted({w[:256] for w in _WORD.findall((name or "").casefold())})
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,19 @@ class DeletionInProgress(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class ParticipantWord(SQLModel, table=True):
+    """Each word of a recording's participant name, case-folded: what lets ``--agent martin``
+    find "Hugo Martin" through an index (a word inside a string has none). Personal data like
+    the name itself: its rows go when the recording becomes a tombstone."""
+
+    __tablename__ = "participant_words"
+
+    word: str = Field(primary_key=True, max_length=256)
+    recording_id: str = Field(
+        foreign_key="recordings.recording_id", primary_key=True, max_length=128, index=True
+    )
+
+
 class ErasedIdentity(SQLModel, table=True):
     """A person whose recordings an erasure request deleted, by the keyed hash of their
     identity only: later runs do not archive that person's recordings from before the

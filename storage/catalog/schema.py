@@ -39,6 +39,7 @@ MIGRATION_ONLY_INDEXES = frozenset(
         "ix_recordings_conversation_id_pattern",
         "ix_recordings_call_id_pattern",
         "ix_audit_events_recording_id_pattern",
+        "ix_participant_words_word_pattern",
     }
 )
 

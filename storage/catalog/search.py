@@ -8,9 +8,8 @@ trail by ``AuditQuery``. Every filter is written so the database can use an inde
 - identities compare ``lower(participant_identity)`` with the stored spellings of the normal
   form (``models.identity``), over an index on that expression;
 - a name matches when it, or one of its words, starts with the text, case-insensitively: the
-  name's start through an index on ``lower(participant_name)``; a later word cannot use an
-  index and reads that index whole (text with digits, ``@`` or ``:`` is not a name and skips
-  this);
+  name's start through an index on ``lower(participant_name)``, any word of it through the
+  ``participant_words`` table (text with digits, ``@`` or ``:`` is not a name);
 - a participant's ways to match are separate statements joined by UNION, so each uses its
   index (an OR of them would read the whole table).
 """
@@ -24,8 +23,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models.identity import identity_variants
-from models.search import AuditQuery, IdMatch, RecordingQuery
-from models.tables import AuditEvent, Recording
+from models.search import AuditQuery, IdMatch, RecordingQuery, name_words
+from models.tables import AuditEvent, ParticipantWord, Recording
 from storage.catalog.rows import states_for_status
 
 _SORT_COLUMNS: dict[str, Any] = {
@@ -69,20 +68,31 @@ def looks_like_name(text: str) -> bool:
 
 def person_branches(text: str, dialect: str, column: Any) -> list[sa.Select[Any]]:
     """One SELECT of ``column`` per way a leg's participant can be ``text``: its id, its
-    identity in any spelling of the normal form, the start of its name, a later word of its
-    name. Separate statements (joined by UNION) so each can use its own index; an OR of them
-    would make the database read the whole table."""
+    identity in any spelling of the normal form, the start of its name, a word of its name.
+    Separate statements (joined by UNION) so each can use its own index; an OR of them would
+    make the database read the whole table."""
     legs: list[Any] = [
         col(Recording.participant_id) == text.strip(),
         sa.func.lower(col(Recording.participant_identity)).in_(identity_variants(text)),
     ]
+    branches = [sa.select(column).where(leg) for leg in legs]
     if looks_like_name(text):
-        wanted = " ".join(text.split()).lower()
+        wanted = " ".join(text.lower().split())
         name = sa.func.lower(col(Recording.participant_name))
-        legs.append(starts_with(name, wanted, dialect))
-        # A later word: no index can serve this one; it reads the name index only.
-        legs.append(name.like("% " + _escape_like(wanted) + "%", escape="\\"))
-    return [sa.select(column).where(leg) for leg in legs]
+        branches.append(sa.select(column).where(starts_with(name, wanted, dialect)))
+        words = name_words(text)
+        if len(words) == 1:
+            # Any word of the name (a surname, a second first name), from the words table.
+            word = starts_with(col(ParticipantWord.word), words[0], dialect)
+            branches.append(
+                sa.select(column)
+                .join(
+                    ParticipantWord,
+                    col(ParticipantWord.recording_id) == col(Recording.recording_id),
+                )
+                .where(word)
+            )
+    return branches
 
 
 def _conversations_with(text: str, dialect: str, *, agent: bool) -> Any:

@@ -25,7 +25,7 @@ from models.ports import SourceRecording
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState, check_transition
 from models.tables import ArchivedObject, AuditEvent, Backfill, Recording
-from storage.catalog import backfills, leases, queries, requeue
+from storage.catalog import backfills, leases, queries, requeue, words
 from storage.catalog.audit import (
     ChainHead,
     PendingEvent,
@@ -135,6 +135,7 @@ class Catalog(RetentionCatalog, ReadingCatalog):
             for meta in sorted(metas, key=lambda m: m.recording_id):
                 values = new_row_values(meta, at=at)
                 if leases.insert_ignoring_conflict(session, Recording, "recording_id", values):
+                    words.add_words(session, meta.recording_id, meta.participant_name)
                     new += 1
                     events.append(_discovered_event(meta, at=at, actor=actor))
                     continue

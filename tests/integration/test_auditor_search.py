@@ -5,12 +5,16 @@ the audit trail read by filters."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
 from models.errors import ConfigError, RecordingNotFound
 from models.search import AuditQuery, IdMatch, RecordingQuery
 from models.states import RecordingState
+from storage.catalog.schema import alembic_config
 from storage.catalog.store import Catalog
 from tests.fixtures.db import T0, make_meta
 
@@ -186,3 +190,54 @@ def test_audit_log_filters_and_history(seeded: Catalog) -> None:
     assert newest[0].event == "failed"
     ids_in_order = [e.id or 0 for e in seeded.audit_log(AuditQuery())]
     assert ids_in_order == sorted(ids_in_order)
+
+
+def _words(catalog: Catalog, recording_id: str) -> list[str]:
+    with catalog._engine.connect() as conn:  # the table's content is the property under test
+        rows = conn.execute(
+            sa.text("SELECT word FROM participant_words WHERE recording_id = :r ORDER BY word"),
+            {"r": recording_id},
+        )
+        return [str(w) for w in rows.scalars()]
+
+
+def test_name_words_go_with_the_tombstone(seeded: Catalog) -> None:
+    assert _words(seeded, "rec-a-agent") == ["hugo", "martin"]
+    for to in (S.READY, S.DOWNLOADED, S.UPLOADED, S.ARCHIVED):
+        seeded.transition("rec-a-agent", to, actor="t", event=to.lower(), at=T0)
+    seeded.record_expiry(
+        "rec-a-agent",
+        versions=[],
+        retain_until=T0,
+        reason="retention ended",
+        at=T0 + timedelta(days=400),
+        actor="t",
+        event="archive_expired",
+        certificate={},
+    )
+    assert _words(seeded, "rec-a-agent") == []
+    assert ids(seeded, agent="martin") == []
+
+
+def test_migration_0007_fills_the_words_of_names_already_there(catalog_url: str) -> None:
+    if catalog_url.startswith("sqlite:///"):
+        Path(catalog_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(catalog_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0006")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO recordings (recording_id, source, composed, media_type, "
+                    "started_at, state, attempts, discovered_at, updated_at, participant_name) "
+                    "VALUES ('old-1', 'conversations', false, 'AUDIO', :t, 'ARCHIVED', 0, :t, "
+                    ":t, 'Zoé Ng-Martin')"
+                ),
+                {"t": T0.replace(tzinfo=None)},
+            )
+    finally:
+        engine.dispose()
+    with Catalog.open(catalog_url) as migrated:
+        assert _words(migrated, "old-1") == ["martin", "ng", "zoé"]
+        assert ids(migrated, agent="martin") == []  # no AGENT leg: participant only
+        assert ids(migrated, participant="ZOÉ") == ["old-1"]

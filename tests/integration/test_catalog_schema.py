@@ -40,6 +40,7 @@ TABLES = {
     "backfills",
     "deletions_in_progress",
     "erased_identities",
+    "participant_words",
     "alembic_version",
 }
 

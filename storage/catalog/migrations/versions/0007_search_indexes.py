@@ -1,5 +1,8 @@
 """Search indexes: what the auditor's searches need to stay fast on a large catalog.
 
+- ``participant_words``: each case-folded word of a participant's name, so a search for a
+  later word of a name (``martin`` in "Hugo Martin") uses an index; filled here from the
+  names already in the catalog;
 - ``lower(participant_identity)`` and ``lower(participant_name)``: identity searches compare
   the lower-cased identity, name searches its lower-cased start;
 - the queues a recording was transferred from or to, and the audit events' type;
@@ -12,6 +15,7 @@ Revises: 0006
 Create Date: 2026-12-02
 """
 
+import re
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -27,10 +31,50 @@ PATTERN_INDEXES = (
     ("ix_recordings_conversation_id_pattern", "recordings", "conversation_id"),
     ("ix_recordings_call_id_pattern", "recordings", "call_id"),
     ("ix_audit_events_recording_id_pattern", "audit_events", "recording_id"),
+    ("ix_participant_words_word_pattern", "participant_words", "word"),
 )
+_WORD = re.compile(r"\w+")
+_BATCH = 1000
+
+
+def _fill_words() -> None:
+    """The words of every name already in the catalog, a page of recordings at a time
+    (``models.search.name_words``, copied here: a migration must not change when the code
+    does)."""
+    bind = op.get_bind()
+    words = sa.table("participant_words", sa.column("word"), sa.column("recording_id"))
+    page = sa.text(
+        "SELECT recording_id, participant_name FROM recordings "
+        "WHERE participant_name IS NOT NULL AND recording_id > :after "
+        "ORDER BY recording_id LIMIT :limit"
+    )
+    after = ""
+    while True:
+        rows = bind.execute(page, {"after": after, "limit": _BATCH}).fetchall()
+        if not rows:
+            return
+        batch = [
+            {"word": word, "recording_id": recording_id}
+            for recording_id, name in rows
+            for word in sorted({w[:256] for w in _WORD.findall(name.casefold())})
+        ]
+        if batch:
+            bind.execute(sa.insert(words), batch)
+        after = rows[-1][0]
 
 
 def upgrade() -> None:
+    op.create_table(
+        "participant_words",
+        sa.Column("word", sa.String(length=256), nullable=False),
+        sa.Column("recording_id", sa.String(length=128), nullable=False),
+        sa.ForeignKeyConstraint(["recording_id"], ["recordings.recording_id"]),
+        sa.PrimaryKeyConstraint("word", "recording_id"),
+    )
+    op.create_index(
+        "ix_participant_words_recording_id", "participant_words", ["recording_id"]
+    )
+    _fill_words()
     op.create_index(
         "ix_recordings_lower_participant_identity",
         "recordings",
@@ -64,3 +108,5 @@ def downgrade() -> None:
     op.drop_index("ix_recordings_transferred_from_queue", table_name="recordings")
     op.drop_index("ix_recordings_lower_participant_name", table_name="recordings")
     op.drop_index("ix_recordings_lower_participant_identity", table_name="recordings")
+    op.drop_index("ix_participant_words_recording_id", table_name="participant_words")
+    op.drop_table("participant_words")
