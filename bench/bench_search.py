@@ -5,11 +5,11 @@
 
 Fills a migrated catalog with synthetic rows by bulk insert (two legs per conversation, an
 agent and a customer; a year of start times; most archived with one object; an audit event
-per recording), then times each kind of search ``recvault catalog search`` offers, through
-``Catalog.find`` as the CLI calls it (the page, the total count when paged, and the objects),
-with fresh random values each repetition, and prints p50 and p95 in milliseconds. SQLite
-uses a temporary file; PostgreSQL a fresh database that is dropped afterwards. ``--plans``
-prints each search's query plan (EXPLAIN QUERY PLAN / EXPLAIN).
+per recording; the words of each name), then times each kind of search ``recvault catalog
+search`` offers, through ``Catalog.find`` as the CLI calls it (the page, the total count when
+paged, and the objects), with fresh random values each repetition, and prints p50 and p95 in
+milliseconds. SQLite uses a temporary file; PostgreSQL a fresh database that is dropped
+afterwards. ``--plans`` prints each search's query plan (EXPLAIN QUERY PLAN / EXPLAIN).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from models.search import AuditQuery, IdMatch, RecordingQuery
-from models.tables import ArchivedObject, AuditEvent, Recording
+from models.search import AuditQuery, IdMatch, RecordingQuery, name_words
+from models.tables import ArchivedObject, AuditEvent, ParticipantWord, Recording
 from storage.catalog.search import audit_statement, recordings_statement
 from storage.catalog.store import Catalog
 
@@ -110,8 +110,9 @@ def fill(catalog: Catalog, count: int) -> None:
         Recording.__table__,  # type: ignore[attr-defined]
         ArchivedObject.__table__,  # type: ignore[attr-defined]
         AuditEvent.__table__,  # type: ignore[attr-defined]
+        ParticipantWord.__table__,  # type: ignore[attr-defined]
     )
-    batches: list[list[dict[str, object]]] = [[], [], []]
+    batches: list[list[dict[str, object]]] = [[], [], [], []]
 
     def flush() -> None:
         with engine.begin() as conn:
@@ -125,6 +126,8 @@ def fill(catalog: Catalog, count: int) -> None:
         if obj is not None:
             batches[1].append(obj)
         batches[2].append(event)
+        for word in name_words(str(rec["participant_name"])):
+            batches[3].append({"word": word, "recording_id": rec["recording_id"]})
         if len(batches[0]) >= BATCH:
             flush()
     flush()
