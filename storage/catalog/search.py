@@ -27,6 +27,7 @@ from models.search import AuditQuery, IdMatch, RecordingQuery, name_words
 from models.tables import AuditEvent, ParticipantWord, Recording
 from storage.catalog.rows import states_for_status
 
+AGENT_SPELLINGS = ("AGENT", "Agent", "agent")
 _SORT_COLUMNS: dict[str, Any] = {
     "started": col(Recording.started_at),
     "duration": col(Recording.duration_s),
@@ -98,7 +99,8 @@ def person_branches(text: str, dialect: str, column: Any) -> list[sa.Select[Any]
 def _conversations_with(text: str, dialect: str, *, agent: bool) -> Any:
     branches = person_branches(text, dialect, col(Recording.conversation_id))
     if agent:
-        is_agent = sa.func.upper(col(Recording.participant_type)) == "AGENT"
+        # The column itself rather than upper(): the planner has statistics for it.
+        is_agent = col(Recording.participant_type).in_(AGENT_SPELLINGS)
         branches = [b.where(is_agent) for b in branches]
     return col(Recording.conversation_id).in_(sa.union(*branches))
 
