@@ -36,9 +36,16 @@ COMMANDS = {
 
 
 def _run(python: Path, argv: list[str], env: dict[str, str]) -> float:
+    # Run from the checkout: ``python -m`` puts the working directory first on sys.path.
+    checkout = python.parents[2]
     started = time.perf_counter()
     done = subprocess.run(
-        [str(python), "-m", "recvault", *argv], env=env, capture_output=True, text=True, check=False
+        [str(python), "-m", "recvault", *argv],
+        env=env,
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode:
         raise SystemExit(f"{python} {argv}: {done.stderr[-500:]}")
@@ -84,7 +91,7 @@ def main() -> None:
             env.pop("PREFECT_API_URL", None)
             python = checkout / ".venv" / "bin" / "python"
             since = (scenario.start - timedelta(days=1)).isoformat()
-            _run(python, ["archive", "--since", since], {**env, "PWD": str(checkout)})
+            _run(python, ["archive", "--since", since], env)
             envs[label] = (python, env)
         for _ in range(args.rounds):
             for name, argv in COMMANDS.items():

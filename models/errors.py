@@ -32,7 +32,7 @@ tells the CLI which status to exit with (documented in the README).
       CatalogError                     exit 6
         CatalogUnavailable (retryable)
         CatalogLocked                           another archive run holds the catalog
-        RecordingNotFound              exit 10  no recording has the id (or prefix) given
+        RecordingNotFound              exit 10  no such recording (id or id prefix) in the catalog
       MediaError                                ffprobe/ffmpeg failed; carries stderr tail
         MediaTimeout (retryable)                ffprobe/ffmpeg did not finish in time: the
                                                 machine's problem, retried, never a quarantine
@@ -191,7 +191,8 @@ class CatalogLocked(CatalogError):
 
 
 class RecordingNotFound(CatalogError):
-    """Nothing in the catalog has the id or id prefix a user named (404 in the auditor API)."""
+    """A recording id (or id prefix) the catalog does not hold: exit 10 like every
+    "nothing matched what you named"; the auditor API answers 404."""
 
     exit_code = 10
 

@@ -158,6 +158,21 @@ class CatalogReader(Protocol):
 
     def counts_by_state(self) -> dict[str, int]: ...
 
+    def search(
+        self,
+        *,
+        conversation_id: str | None = None,
+        call_id: str | None = None,
+        agent: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+        recording_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[Recording, list[ArchivedObject]]]: ...
+
+    def audit_events(self, recording_id: str | None = None) -> list[AuditEvent]: ...
+
     def find(self, query: RecordingQuery, *, widen: bool = True) -> SearchResult:
         """Recordings matching ``query`` (a page of them) and how many match in all."""
         ...
@@ -182,3 +197,33 @@ class CatalogReader(Protocol):
     def list_holds(self, *, include_released: bool = False) -> list[LegalHold]: ...
 
     def close(self) -> None: ...
+
+
+class AccessLog(Protocol):
+    """Where a read-only surface records who looked at what: the audit chain's one append.
+    A reader's only write; it can change no recording."""
+
+    def append_audit(
+        self,
+        *,
+        event: str,
+        actor: str,
+        at: datetime,
+        recording_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent: ...
+
+
+class PlaybackLinks(Protocol):
+    """Short-lived links that let a browser fetch one archived object version directly from
+    the store (the signature is a credential: never log a link)."""
+
+    def presigned_get(
+        self,
+        key: str,
+        *,
+        version_id: str | None,
+        expires_s: int,
+        content_type: str | None = None,
+        download_name: str | None = None,
+    ) -> str: ...

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     audit_anchor_retention_days: int = Field(3653, ge=1, le=36600)
     # The secret of the keyed hash that names a person in the audit log (erasure, holds).
     identity_key: SecretStr | None = None
+    # The auditor API (``recvault serve-api``): the file of token hashes and roles (None:
+    # data_dir / "auditor-tokens.json"), and how long a playback or export link stays valid.
+    auditor_tokens: Path | None = None
+    auditor_url_ttl_s: int = Field(300, ge=10, le=7 * 24 * 3600)
 
     # The source profile (docs/infobip.md): what is documented is the default; the
     # rest is a hypothesis a deployment switches on by configuring a route its account answers.
@@ -248,6 +252,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'recvault.db'}"
+
+    @property
+    def resolved_auditor_tokens(self) -> Path:
+        return self.auditor_tokens or self.data_dir / "auditor-tokens.json"
 
     @property
     def resolved_work_dir(self) -> Path:

@@ -24,6 +24,9 @@ from models.settings import Settings, load_settings
 from storage.catalog.store import Catalog
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from auditor.services import AuditorServices
     from models.ports import RecordingSource, SharedRateLimits
     from storage.infobip.conversations import ConversationsSource
     from storage.s3.store import ObjectStore
@@ -191,3 +194,32 @@ def evidence_store(settings: Settings) -> ObjectStore | None:
     if name is None or name == settings.s3_bucket:
         return None
     return ObjectStore.from_settings(settings.model_copy(update={"s3_bucket": name}))
+
+
+def build_auditor(settings: Settings) -> AuditorServices:
+    """The auditor API's services: the catalog opened read-only (never migrated), the archive
+    store for presigned links, the token file, and holds through the same retention services
+    ``recvault hold`` uses (opened per hold action)."""
+    from auditor.holds import FlowsHoldDesk
+    from auditor.services import AuditorServices
+    from auditor.tokens import TokenBook
+    from storage.s3.store import ObjectStore
+
+    settings.require("s3_bucket")
+    store = ObjectStore.from_settings(settings)
+    catalog = open_reader(settings)
+    return AuditorServices(
+        reader=catalog,
+        access_log=catalog,
+        links=store,
+        tokens=TokenBook(settings.resolved_auditor_tokens),
+        holds=FlowsHoldDesk(ServicesFactory(settings, archive=False, sources=False)),
+        url_ttl_s=settings.auditor_url_ttl_s,
+        closers=(catalog.close, store.close),
+    )
+
+
+def build_auditor_app(settings: Settings) -> FastAPI:
+    from auditor.app import create_app
+
+    return create_app(build_auditor(settings))

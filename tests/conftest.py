@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.archive",
     "tests.fixtures.faults",
     "tests.fixtures.ordering",
+    "tests.fixtures.auditor",
 ]
 
 _STRIPPED_PREFIXES = ("RECVAULT_", "AWS_", "PREFECT_API_URL")

@@ -23,6 +23,7 @@ from typer.exceptions import TyperException
 from models.errors import RecvaultError
 from models.settings import Settings, load_settings
 from recvault.cli.audit import audit_app
+from recvault.cli.auditor import auditor_app
 from recvault.cli.catalog import catalog_app
 from recvault.cli.dates import check_window, parse_chunk, parse_when
 from recvault.cli.export import export_command
@@ -274,6 +275,17 @@ def serve(
     serve_all(limit=limit)
 
 
+@app.command("serve-api")
+def serve_api(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8300,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve the read-only auditor API and web page (search, play, export; holds for officers)."""
+    from recvault.cli.auditor import serve_api as run_api
+
+    run_api(host=host, port=port)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the catalog or migrate it to this recvault's schema."""
@@ -287,6 +299,7 @@ def db_upgrade() -> None:
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.add_typer(hold_app, name="hold")
+app.add_typer(auditor_app, name="auditor")
 app.command("erase")(erase_command)
 app.command("export")(export_command)
 app.add_typer(report_app, name="report")

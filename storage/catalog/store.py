@@ -20,7 +20,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models.errors import CatalogError
+from models.errors import CatalogError, RecordingNotFound
 from models.ports import SourceRecording
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState, check_transition
@@ -212,7 +212,7 @@ class Catalog(RetentionCatalog, ReadingCatalog):
         with self._tx() as session:
             row = session.get(Recording, recording_id)
         if row is None:
-            raise CatalogError(f"recording {recording_id} is not in the catalog")
+            raise RecordingNotFound(f"recording {recording_id} is not in the catalog")
         return row
 
     def objects(self, recording_id: str) -> list[ArchivedObject]:

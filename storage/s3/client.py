@@ -87,6 +87,9 @@ def make_client(
         "connect_timeout": 10,
         "read_timeout": 60,
         "max_pool_connections": max_pool_connections,
+        # Requests are SigV4 already; presigned links would otherwise fall back to the legacy
+        # SigV2 query form, which AWS refuses in newer regions and caps in no useful way.
+        "signature_version": "s3v4",
     }
     if endpoint_url:
         # Virtual-hosted buckets need wildcard DNS, which local and on-premise stores lack.

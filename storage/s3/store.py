@@ -305,6 +305,32 @@ class ObjectStore:
             finally:
                 body.close()
 
+    def presigned_get(
+        self,
+        key: str,
+        *,
+        version_id: str | None,
+        expires_s: int,
+        content_type: str | None = None,
+        download_name: str | None = None,
+    ) -> str:
+        """A GET link for one object version, valid ``expires_s`` seconds, signed locally
+        (no request is sent). The signature is a credential: never log the link."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        if content_type:
+            params["ResponseContentType"] = content_type
+        if download_name:
+            # Only a plain file name: the header value is the caller's, quotes would break it.
+            safe = "".join(c for c in download_name if c.isalnum() or c in "._-") or "recording"
+            params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
+        with self._translated("PresignGetObject", key=key):
+            url: str = self._client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires_s
+            )
+        return url
+
     def ensure_retention(
         self, key: str, version_id: str | None, until: datetime, mode: LockMode
     ) -> None:

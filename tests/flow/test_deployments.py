@@ -36,8 +36,21 @@ SCENARIO = Scenario(seed=11, count=6, video_ratio=0.34, prep_delay_s=0.2)
 RUN_TIMEOUT_S = 240
 
 
+class _RetryUnavailable(httpx.HTTPTransport):
+    """Retries 503 as Prefect's own client does: its SQLite answers 503 while locked under load."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + 60
+        while True:
+            response = super().handle_request(request)
+            if response.status_code != 503 or time.monotonic() > deadline:
+                return response
+            response.close()
+            time.sleep(1)
+
+
 def _api(server: PrefectServer) -> httpx.Client:
-    return httpx.Client(base_url=server.api_url, timeout=10)
+    return httpx.Client(base_url=server.api_url, timeout=10, transport=_RetryUnavailable())
 
 
 def _deployment_id(server: PrefectServer, name: str, *, wait_s: float = 90) -> str:

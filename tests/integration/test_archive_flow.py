@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.flow, pytest.mark.slow]
 
 SCENARIO = Scenario(
     seed=11,
-    count=56,
+    count=28,
     video_ratio=0.3,
     prep_delay_s=0.3,
     not_ready=NotReadyFault(recordings=RecordingPick(count=3), in_progress_listings=1000),
@@ -69,7 +69,9 @@ MODES = {
     "hypotheses": (SCENARIO, HYPOTHESIS_ENV),
     "strict": (
         SCENARIO.model_copy(update={"strict": True, "video_download_preparation": True}),
-        {},
+        # Videos that never become downloadable look like ones still preparing: a run polls
+        # them until this budget ends (prep_delay_s is 0.3 s for the ones that do).
+        {"RECVAULT_PREPARE_WAIT_S": "5"},
     ),
 }
 
@@ -107,7 +109,7 @@ def test_archive_flow_end_to_end(
         summary = archive_recordings(since=since)
 
         elements = {e["recordingId"]: e for e in sim.recordings()}
-        assert len(elements) >= 50
+        assert len(elements) >= 25
         expected_failed, expected_pending = _expected(sim, scenario.strict)
         assert len(expected_failed) >= 3 and len(expected_pending) >= 2
         expected_archived = len(elements) - len(expected_failed) - len(expected_pending)

@@ -13,10 +13,12 @@ the real ``recvault`` command in a child process, as an operator meets it:
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from models.settings import DELETE_PATH_EXAMPLE
@@ -41,9 +43,21 @@ SCENARIO = Scenario(
     video_ratio=0.5,
     composed_ratio=0.0,
     strict=True,
-    video_download_preparation=True,
-    prep_delay_s=10.0,  # longer than the CLI takes to start: videos are not ready at first
+    video_download_preparation=False,  # switched on by the test, after a first run
+    prep_delay_s=0.5,
 )
+
+
+CONFIG_PATH = "/ccaas/voice/2/account-recording-config"
+
+
+def _auth(sim: Any) -> dict[str, str]:
+    return {"Authorization": f"App {sim.api_key}"}
+
+
+def _flags(config: dict[str, Any]) -> dict[str, Any]:
+    keys = ("inbound", "outbound", "autoCompose", "mediaType", "enabled")
+    return {k: config[k] for k in keys if k in config}
 
 
 def _one_line(stderr: str) -> str:
@@ -70,19 +84,44 @@ def test_default_profile_against_the_strict_simulator(
             bucket=s3_bucket,
             catalog_url=catalog_url,
             RECVAULT_POLICY_FILE=str(policy_file),
+            RECVAULT_NOT_READY_RETRY_S="1",  # look again soon after the switch is on
+            RECVAULT_PREPARE_WAIT_S="0",
         )
         elements = {e["recordingId"]: e for e in sim.recordings()}
         assert {e["mediaType"] for e in elements.values()} == {"AUDIO", "AUDIO_AND_VIDEO"}
 
-        # Audio and video archived with the default settings.
+        # Audio and video archived with the default settings. While the account switch is off,
+        # a video's download answers Infobip's 404: the video waits, nothing fails.
         since, until = (start - timedelta(hours=1)).isoformat(), (start + timedelta(days=1))
-        archived = run.cli("archive", "--since", since, "--until", until.isoformat(), "--json")
+        window = ("--since", since, "--until", until.isoformat(), "--json")
+        first = run.cli("archive", *window)
+        assert first.returncode == 0, first.stderr
+        first_summary = json.loads(first.stdout)
+        waiting = first_summary["catalog"]
+        videos = sum(e["mediaType"] == "AUDIO_AND_VIDEO" for e in elements.values())
+        assert waiting.get("ARCHIVED") == len(elements) - videos
+        assert "FAILED" not in waiting
+        assert sim.count("download", 404) >= videos
+        attention = first_summary["needs_attention"]
+        report(f"strict archive, switch off: catalog={waiting} needs_attention={attention}")
+        assert sum(attention.values()) == videos, attention
+
+        config = httpx.get(f"{sim.base_url}{CONFIG_PATH}", headers=_auth(sim)).json()
+        switched = httpx.put(
+            f"{sim.base_url}{CONFIG_PATH}",
+            headers=_auth(sim),
+            json={**_flags(config), "videoDownloadPreparation": True},
+        )
+        assert switched.status_code == 200, switched.text
+        time.sleep(SCENARIO.prep_delay_s + 1.5)
+        archived = run.cli("archive", *window)
         assert archived.returncode == 0, archived.stderr
         summary = json.loads(archived.stdout)
-        report(f"strict archive: outcomes={summary['outcomes']} catalog={summary['catalog']}")
+        outcomes, catalog_states = summary["outcomes"], summary["catalog"]
+        report(f"strict archive, switch on: outcomes={outcomes} catalog={catalog_states}")
         assert summary["catalog"] == {"ARCHIVED": len(elements)}
         assert summary["needs_attention"] == {}
-        assert sim.count("download", 404) > 0  # videos answered 404 until the switch made them
+        assert sim.count("prepare") == 0  # no trigger route exists in strict mode
         with Catalog.open(catalog_url) as catalog:
             media = {r.media_type for r, _ in catalog.search() if r.state == "ARCHIVED"}
         assert media == {"AUDIO", "AUDIO_AND_VIDEO"}

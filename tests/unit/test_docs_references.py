@@ -14,7 +14,17 @@ CITED = re.compile(r'docs/([\w-]+\.md)(?:, "([^"]+)")?')
 OUTSIDE = re.compile(r"design\.md|infobip-api\.md|\.\./shared")
 # Tests may read Infobip's published OpenAPI specs, which are kept beside the repository.
 SPECS = re.compile(r"\.\./shared/infobip-openapi")
-SEARCHED = ("models", "storage", "flows", "recvault", "simulator", "deployments", "tests", "bench")
+SEARCHED = (
+    "models",
+    "storage",
+    "flows",
+    "recvault",
+    "auditor",
+    "simulator",
+    "deployments",
+    "tests",
+    "bench",
+)
 
 
 def _files() -> list[Path]:
@@ -44,7 +54,7 @@ def test_cited_docs_pages_and_headings_exist() -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("page", ["architecture.md", "infobip.md"])
+@pytest.mark.parametrize("page", ["architecture.md", "infobip.md", "auditor.md"])
 def test_docs_cite_nothing_outside_the_repository(page: str) -> None:
     assert not OUTSIDE.search((ROOT / "docs" / page).read_text())
 

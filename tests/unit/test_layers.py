@@ -4,8 +4,9 @@ Every ``import`` and ``from`` statement of the repository's Python code is read 
 module level, inside functions and under ``if TYPE_CHECKING:`` alike, since each one is a
 dependency someone has to install or a layer someone has to understand.
 
-- Imports go one way: ``recvault, auditor -> flows -> storage -> models``; ``deployments`` sit
-  on top; ``simulator`` stands beside, importing none of them and imported by none of them.
+- Imports go one way: ``recvault -> auditor -> flows -> storage -> models`` (the CLI serves the
+  auditor app; the auditor never imports the CLI); ``deployments`` sit on top; ``simulator``
+  stands beside, importing none of them and imported by none of them.
 - The simulator rule: production code never imports ``simulator``, ``moto`` or ``tests``, except
   ``recvault/cli/demo.py`` (the dev-only ``recvault demo`` and ``recvault simulator serve``),
   and that module only inside functions, so importing it needs nothing from the demo extra.
@@ -54,9 +55,10 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     # The adapters: never the orchestration, nothing above them.
     "storage": frozenset({"flows", "recvault", "auditor", "deployments", "prefect"}),
     "flows": frozenset({"recvault", "auditor", "deployments"}),
-    # The two top surfaces stand side by side; neither builds on the other.
-    "recvault": frozenset({"auditor", "deployments"}),
-    "auditor": frozenset({"recvault", "deployments", "prefect"}),
+    # The CLI serves the auditor app (``recvault serve-api``) and builds it in the composition
+    # root, so it may import ``auditor``; the auditor never reaches back into the CLI.
+    "recvault": frozenset({"deployments"}),
+    "auditor": frozenset({"recvault", "deployments", "prefect", "simulator"}),
     "deployments": frozenset(),
     # A second, independent reading of Infobip's API: sharing the client's code would let a
     # misreading agree with itself.
