@@ -8,8 +8,9 @@ agent and a customer; a year of start times; most archived with one object; an a
 per recording; the words of each name), then times each kind of search ``recvault catalog
 search`` offers, through ``Catalog.find`` as the CLI calls it (the page, the total count when
 paged, and the objects), with fresh random values each repetition, and prints p50 and p95 in
-milliseconds. SQLite uses a temporary file; PostgreSQL a fresh database that is dropped
-afterwards. ``--plans`` prints each search's query plan (EXPLAIN QUERY PLAN / EXPLAIN).
+milliseconds, the rows returned and how many matched in all (medians). SQLite uses a
+temporary file; PostgreSQL a fresh database that is dropped afterwards. ``--plans`` prints
+each search's query plan (EXPLAIN QUERY PLAN / EXPLAIN).
 """
 
 from __future__ import annotations
@@ -198,10 +199,13 @@ def searches(ids: dict[str, list[str]]) -> dict[str, Search]:
     }
 
 
-def run_search(catalog: Catalog, query: RecordingQuery | AuditQuery) -> int:
+def run_search(catalog: Catalog, query: RecordingQuery | AuditQuery) -> tuple[int, int]:
+    """(rows returned, rows matching in all)."""
     if isinstance(query, AuditQuery):
-        return len(catalog.audit_log(query))
-    return len(catalog.find(query, widen=False).rows)
+        found = len(catalog.audit_log(query))
+        return found, found
+    result = catalog.find(query, widen=False)
+    return len(result.rows), result.total
 
 
 def plan(engine: sa.Engine, query: RecordingQuery | AuditQuery) -> list[str]:
@@ -224,20 +228,28 @@ def bench(label: str, url: str, rows: int, repeat: int, show_plans: bool) -> Non
         fill(catalog, rows)
         print(f"\n{label}: {rows:,} rows inserted in {time.perf_counter() - started:.1f} s")
         kinds = searches(samples(catalog._engine))
-        print(f"{'search':<28} {'p50 ms':>8} {'p95 ms':>8} {'rows':>6}")
+        print(f"{'search':<28} {'p50 ms':>8} {'p95 ms':>8} {'rows':>6} {'matched':>8}")
         for name, make in kinds.items():
             rnd = random.Random(name)
-            times, found = [], []
+            times: list[float] = []
+            found: list[int] = []
+            matched: list[int] = []
             run_search(catalog, make(rnd))  # warm the cache and the statement cache
             for _ in range(repeat):
                 query = make(rnd)
                 t = time.perf_counter()
-                found.append(run_search(catalog, query))
+                rows, total = run_search(catalog, query)
+                found.append(rows)
+                matched.append(total)
                 times.append((time.perf_counter() - t) * 1000)
             times.sort()
             p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
             median_rows = int(statistics.median(found))
-            print(f"{name:<28} {statistics.median(times):>8.1f} {p95:>8.1f} {median_rows:>6}")
+            median_matched = int(statistics.median(matched))
+            print(
+                f"{name:<28} {statistics.median(times):>8.1f} {p95:>8.1f} {median_rows:>6} "
+                f"{median_matched:>8}"
+            )
             if show_plans:
                 for line in plan(catalog._engine, make(rnd)):
                     print(f"    {line}")
