@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ name = "all"
 retention = "30d"
 object_lock_mode = "none"
 delete_source = "never"
-derivative = "none"
+derivative = "auto"
 """
 )
 SCENARIO = Scenario(seed=21, count=6, video_ratio=0.0, composed_ratio=0.0)
@@ -88,7 +89,10 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def test_export_of_a_conversation_verifies_with_sha256sum(
-    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    archive: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    report: Callable[[str], None],
 ) -> None:
     code, out, err = _cli(capsys, "catalog", "search", "--json")
     assert code == 0, err
@@ -101,9 +105,9 @@ def test_export_of_a_conversation_verifies_with_sha256sum(
         capsys, "export", "--conversation-id", conversation, "--out", str(bundle), "--json"
     )
     assert code == 0, err
-    report = json.loads(out)
-    assert report["recordings"] == len(legs)
-    assert report["files"] == sum(len(r["objects"]) for r in legs) > 0
+    exported_report = json.loads(out)
+    assert exported_report["recordings"] == len(legs)
+    assert exported_report["files"] == sum(len(r["objects"]) for r in legs) > 0
 
     unpacked = tmp_path / "unpacked"
     subprocess.run(["unzip", "-q", str(bundle), "-d", str(unpacked)], check=True)
@@ -117,6 +121,9 @@ def test_export_of_a_conversation_verifies_with_sha256sum(
     assert checked.returncode == 0, checked.stdout + checked.stderr
     lines = checked.stdout.splitlines()
     assert lines and all(line.endswith(": OK") for line in lines)
+    report(f"export of {len(legs)} recording(s) verified by sha256sum -c:")
+    for line in lines:
+        report(line)
     names = {line.removesuffix(": OK") for line in lines}
     assert {"catalog/recordings.json", "audit/events.jsonl", "audit/anchor.json"} <= names
     assert "README.txt" in names and "export.json" in names
@@ -148,7 +155,7 @@ def test_export_of_a_conversation_verifies_with_sha256sum(
     assert code == 0, err
     (exported,) = json.loads(out)
     manifest = hashlib.sha256((unpacked / "SHA256SUMS").read_bytes()).hexdigest()
-    assert exported["detail"]["manifest_sha256"] == manifest == report["manifest_sha256"]
+    assert exported["detail"]["manifest_sha256"] == manifest == exported_report["manifest_sha256"]
     assert exported["detail"]["filters"] == {"conversation_id": conversation}
     code, out, err = _cli(capsys, "audit", "verify", "--json")
     assert code == 0, out + err
