@@ -1,5 +1,5 @@
 """``recvault report completeness``: the reconciliation's figures for a period, per day, as a
-printable report (simulator over HTTP, moto's S3 server, SQLite, the real CLI)."""
+printable report (simulator over HTTP, moto's S3 server, SQLite; the command in process)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from recvault.cli.app import _main
 from simulator.scenario import Scenario
 from tests.fixtures.archive import MakeRunEnv
 
@@ -22,20 +23,33 @@ UNTIL = SCENARIO.start + timedelta(days=4)
 
 
 def test_completeness_per_day_then_complete(
-    start_simulator: Any, make_bucket: Any, make_run_env: MakeRunEnv, tmp_path: Path
+    start_simulator: Any,
+    make_bucket: Any,
+    make_run_env: MakeRunEnv,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     bucket = make_bucket(object_lock=False)
-    window = ("--since", SINCE.isoformat(), "--until", UNTIL.isoformat())
+    window = ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = _main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
     with start_simulator(SCENARIO) as sim:
         env = make_run_env(sim, bucket=bucket, catalog_url=f"sqlite:///{tmp_path / 'c.db'}")
+        env.apply(monkeypatch)
         cut = (SCENARIO.start + timedelta(days=1)).date().isoformat()  # a midnight
-        archived = env.cli("archive", "--since", SINCE.isoformat(), "--until", cut)
-        assert archived.returncode == 0, archived.stderr
+        code, _, err = cli("archive", "--since", SINCE.isoformat(), "--until", cut, "--json")
+        assert code == 0, err
 
         page = tmp_path / "report.html"
-        partial = env.cli("report", "completeness", *window, "--json", "--out", str(page))
-        assert partial.returncode == 8, partial.stderr
-        report = json.loads(partial.stdout)
+        code, out, err = cli("report", "completeness", *window, "--json", "--out", str(page))
+        assert code == 8, err
+        report = json.loads(out)
         assert report["complete"] is False and report["conclusion"].startswith("Incomplete")
         totals = report["totals"]
         assert totals["listed"] == SCENARIO.count
@@ -51,11 +65,10 @@ def test_completeness_per_day_then_complete(
         assert printable.startswith("<!doctype html>") and "Incomplete:" in printable
         assert printable.count("<tr><td>") == len(report["days"]) + 1  # days and the total
 
-        assert env.cli("archive", *window).returncode == 0
-        whole = env.cli("report", "completeness", *window)
-        assert whole.returncode == 0, whole.stderr
-        assert "**Complete: every recording Infobip lists" in whole.stdout
-        assert f"| total | {SCENARIO.count} | {SCENARIO.count} | {SCENARIO.count} | 0 |" in (
-            whole.stdout
-        )
-        assert sim.api_key not in whole.stdout + whole.stderr
+        code, _, err = cli("archive", *window, "--json")
+        assert code == 0, err
+        code, out, err = cli("report", "completeness", *window)
+        assert code == 0, err
+        assert "**Complete: every recording Infobip lists" in out
+        assert f"| total | {SCENARIO.count} | {SCENARIO.count} | {SCENARIO.count} | 0 |" in out
+        assert sim.api_key not in out + err
