@@ -4,6 +4,8 @@ the audit trail read by filters."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from models.search import AuditQuery, IdMatch, RecordingQuery
 from models.states import RecordingState
 from storage.catalog.schema import alembic_config
 from storage.catalog.store import Catalog
-from tests.fixtures.db import T0, make_meta
+from tests.fixtures.db import T0, PgServer, fresh_pg_database, make_meta, sqlite_url
 
 pytestmark = pytest.mark.integration
 S = RecordingState
@@ -24,8 +26,7 @@ CONV_A = "ca3b0b11-7f2e-4d0a-9c51-1f7a3d2e8b90"
 CONV_B = "ca3b0b99-0000-4000-8000-000000000000"
 
 
-@pytest.fixture
-def seeded(catalog: Catalog) -> Catalog:
+def seed(catalog: Catalog) -> Catalog:
     """A: agent Hugo Martin and a customer on +44 7700 900825; B: agent Zoé Ng, video,
     outbound, transferred from queue 'billing'; C: a Calls recording without conversation."""
     metas = [
@@ -84,6 +85,34 @@ def seeded(catalog: Catalog) -> Catalog:
     return catalog
 
 
+@pytest.fixture
+def seeded(catalog: Catalog) -> Catalog:
+    """A seeded catalog of this test's own (for tests that change it)."""
+    return seed(catalog)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Catalog]:
+    """One seeded catalog per database for the tests that only read (a fresh PostgreSQL
+    database costs about a second)."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = sqlite_url(tmp_path_factory.mktemp("search") / "catalog.db")
+        else:
+            server: PgServer = request.getfixturevalue("pg_server")
+            url = stack.enter_context(fresh_pg_database(server.require()))
+        catalog = stack.enter_context(Catalog.open(url))
+        yield seed(catalog)
+
+
 def ids(catalog: Catalog, **filters: object) -> list[str]:
     result = catalog.find(RecordingQuery(**filters))  # type: ignore[arg-type]
     return [row.recording_id for row, _ in result.rows]
@@ -92,23 +121,23 @@ def ids(catalog: Catalog, **filters: object) -> list[str]:
 ALL = ["rec-a-agent", "rec-a-customer", "rec-b-agent", "rec-c"]
 
 
-def test_ids_whole_or_as_prefix(seeded: Catalog) -> None:
-    assert ids(seeded, conversation_id=IdMatch(CONV_A)) == ["rec-a-agent", "rec-a-customer"]
-    both = ids(seeded, conversation_id=IdMatch.parse("ca3b0b…", option="--conversation-id"))
+def test_ids_whole_or_as_prefix(shared: Catalog) -> None:
+    assert ids(shared, conversation_id=IdMatch(CONV_A)) == ["rec-a-agent", "rec-a-customer"]
+    both = ids(shared, conversation_id=IdMatch.parse("ca3b0b…", option="--conversation-id"))
     assert both == ["rec-a-agent", "rec-a-customer", "rec-b-agent"]
-    assert ids(seeded, call_id=IdMatch("call-b", prefix=True)) == ["rec-b-agent"]
-    assert ids(seeded, recording_id=IdMatch("rec-a", prefix=True)) == ALL[:2]
+    assert ids(shared, call_id=IdMatch("call-b", prefix=True)) == ["rec-b-agent"]
+    assert ids(shared, recording_id=IdMatch("rec-a", prefix=True)) == ALL[:2]
     # Characters LIKE treats specially match only themselves.
-    assert ids(seeded, recording_id=IdMatch("rec_%", prefix=True)) == []
+    assert ids(shared, recording_id=IdMatch("rec_%", prefix=True)) == []
 
 
-def test_a_shortened_id_without_a_mark_is_widened_and_says_so(seeded: Catalog) -> None:
-    result = seeded.find(RecordingQuery(conversation_id=IdMatch("ca3b0b11")))
+def test_a_shortened_id_without_a_mark_is_widened_and_says_so(shared: Catalog) -> None:
+    result = shared.find(RecordingQuery(conversation_id=IdMatch("ca3b0b11")))
     assert [r.recording_id for r, _ in result.rows] == ["rec-a-agent", "rec-a-customer"]
     assert result.widened == ("conversation_id",)
-    exact = seeded.find(RecordingQuery(conversation_id=IdMatch(CONV_A)))
+    exact = shared.find(RecordingQuery(conversation_id=IdMatch(CONV_A)))
     assert exact.widened == () and exact.total == 2
-    assert seeded.find(RecordingQuery(conversation_id=IdMatch("ca3b0b11")), widen=False).rows == []
+    assert shared.find(RecordingQuery(conversation_id=IdMatch("ca3b0b11")), widen=False).rows == []
 
 
 def test_prefix_shorter_than_four_characters_is_refused() -> None:
@@ -128,67 +157,67 @@ AGENT_CASES = [
 ]
 
 
-def test_agent_by_id_identity_name_or_word(seeded: Catalog) -> None:
-    # One seeded catalog for every case: a fresh PostgreSQL database costs about a second.
-    found = {agent: ids(seeded, agent=agent) for agent, _ in AGENT_CASES}
+def test_agent_by_id_identity_name_or_word(shared: Catalog) -> None:
+    # One shared catalog for every case: a fresh PostgreSQL database costs about a second.
+    found = {agent: ids(shared, agent=agent) for agent, _ in AGENT_CASES}
     assert found == dict(AGENT_CASES)
 
 
-def test_participant_in_any_spelling_finds_the_conversation(seeded: Catalog) -> None:
+def test_participant_in_any_spelling_finds_the_conversation(shared: Catalog) -> None:
     spellings = ["+44 7700 900825", "0044 7700-900825", "447700900825", "tel:+447700900825"]
     for participant in [*spellings, "lovelace"]:
-        assert ids(seeded, participant=participant) == ["rec-a-agent", "rec-a-customer"]
+        assert ids(shared, participant=participant) == ["rec-a-agent", "rec-a-customer"]
 
 
-def test_other_filters(seeded: Catalog) -> None:
-    assert ids(seeded, direction="outbound") == ["rec-b-agent"]
-    assert ids(seeded, queue="billing") == ["rec-b-agent"]
-    assert ids(seeded, media_type="AUDIO_AND_VIDEO") == ["rec-b-agent"]
-    assert ids(seeded, source="calls") == ["rec-c"]
-    assert ids(seeded, status="FAILED") == ["rec-b-agent"]
-    assert ids(seeded, status="PENDING") == ["rec-a-agent", "rec-a-customer", "rec-c"]
-    assert ids(seeded, since=T0 + timedelta(seconds=1), until=T0 + timedelta(days=2)) == [
+def test_other_filters(shared: Catalog) -> None:
+    assert ids(shared, direction="outbound") == ["rec-b-agent"]
+    assert ids(shared, queue="billing") == ["rec-b-agent"]
+    assert ids(shared, media_type="AUDIO_AND_VIDEO") == ["rec-b-agent"]
+    assert ids(shared, source="calls") == ["rec-c"]
+    assert ids(shared, status="FAILED") == ["rec-b-agent"]
+    assert ids(shared, status="PENDING") == ["rec-a-agent", "rec-a-customer", "rec-c"]
+    assert ids(shared, since=T0 + timedelta(seconds=1), until=T0 + timedelta(days=2)) == [
         "rec-a-customer",
         "rec-b-agent",
     ]
-    assert ids(seeded, agent="hugo", status="FAILED") == []
+    assert ids(shared, agent="hugo", status="FAILED") == []
 
 
-def test_sorting_and_paging(seeded: Catalog) -> None:
-    assert ids(seeded, sort="duration", descending=True) == [
+def test_sorting_and_paging(shared: Catalog) -> None:
+    assert ids(shared, sort="duration", descending=True) == [
         "rec-a-customer",
         "rec-b-agent",
         "rec-c",
         "rec-a-agent",
     ]
-    page = seeded.find(RecordingQuery(limit=2, offset=1))
+    page = shared.find(RecordingQuery(limit=2, offset=1))
     assert [r.recording_id for r, _ in page.rows] == ALL[1:3]
     assert page.total == 4
-    assert [r.recording_id for r, _ in seeded.iter_found(RecordingQuery())] == ALL
+    assert [r.recording_id for r, _ in shared.iter_found(RecordingQuery())] == ALL
 
 
-def test_resolve_recording_id(seeded: Catalog) -> None:
-    assert seeded.resolve_recording_id("rec-a-agent") == "rec-a-agent"
-    assert seeded.resolve_recording_id("rec-b…") == "rec-b-agent"
+def test_resolve_recording_id(shared: Catalog) -> None:
+    assert shared.resolve_recording_id("rec-a-agent") == "rec-a-agent"
+    assert shared.resolve_recording_id("rec-b…") == "rec-b-agent"
     with pytest.raises(ConfigError, match="more than one recording id"):
-        seeded.resolve_recording_id("rec-a")
+        shared.resolve_recording_id("rec-a")
     with pytest.raises(RecordingNotFound) as caught:
-        seeded.resolve_recording_id("nothing-like-it")
+        shared.resolve_recording_id("nothing-like-it")
     assert caught.value.exit_code == 10
 
 
-def test_audit_log_filters_and_history(seeded: Catalog) -> None:
-    failed = seeded.audit_log(AuditQuery(event="failed"))
+def test_audit_log_filters_and_history(shared: Catalog) -> None:
+    failed = shared.audit_log(AuditQuery(event="failed"))
     assert [(e.recording_id, e.actor) for e in failed] == [("rec-b-agent", "archiver")]
     assert failed[0].detail is not None and failed[0].detail["error"] == "source answered 404"
-    mine = seeded.audit_log(AuditQuery(recording_id=IdMatch("rec-b", prefix=True)))
+    mine = shared.audit_log(AuditQuery(recording_id=IdMatch("rec-b", prefix=True)))
     assert [e.event for e in mine] == ["discovered", "ready", "failed"]
-    assert [e.event for e in seeded.history("rec-b-agent")] == ["discovered", "ready", "failed"]
-    later = seeded.audit_log(AuditQuery(since=T0 + timedelta(minutes=30)))
+    assert [e.event for e in shared.history("rec-b-agent")] == ["discovered", "ready", "failed"]
+    later = shared.audit_log(AuditQuery(since=T0 + timedelta(minutes=30)))
     assert [e.event for e in later] == ["failed"]
-    newest = seeded.audit_log(AuditQuery(limit=1, newest_first=True))
+    newest = shared.audit_log(AuditQuery(limit=1, newest_first=True))
     assert newest[0].event == "failed"
-    ids_in_order = [e.id or 0 for e in seeded.audit_log(AuditQuery())]
+    ids_in_order = [e.id or 0 for e in shared.audit_log(AuditQuery())]
     assert ids_in_order == sorted(ids_in_order)
 
 
