@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -35,7 +35,7 @@ from flows.export.readme import README_TEMPLATE
 from flows.retention.holds import hold_json
 from flows.services import Services
 from models.errors import ChecksumMismatch, ConfigError, RecordingNotFound
-from models.search import RecordingQuery
+from models.search import AuditQuery, RecordingQuery
 from models.states import RecordingState, public_status
 from models.tables import ArchivedObject, AuditEvent, Recording
 
@@ -155,8 +155,6 @@ def _events(deps: Services, rows: list[Recording], hold_ids: set[int]) -> list[A
         for event in deps.catalog.history(row.recording_id):
             found[event.id or 0] = event
     if hold_ids:
-        from models.search import AuditQuery
-
         for name in _HOLD_EVENTS:
             for event in deps.catalog.audit_log(AuditQuery(event=name)):
                 if (event.detail or {}).get("hold_id") in hold_ids:
@@ -284,6 +282,6 @@ def export_evidence(
     return report
 
 
-def _ids_digest(ids: Iterator[str] | Iterable[str]) -> str:
+def _ids_digest(ids: Iterable[str]) -> str:
     """SHA-256 of the sorted recording ids, one per line: names the set without listing it."""
     return hashlib.sha256("".join(f"{i}\n" for i in sorted(ids)).encode()).hexdigest()

@@ -1,8 +1,8 @@
 """``recvault catalog search`` and ``recvault catalog show``: the catalog as an auditor reads it.
 
 Both only read (``open_reader`` never migrates). Search options turn into one
-``models.search.RecordingQuery``, the same value the auditor API builds, so both surfaces
-find the same recordings.
+``models.search.RecordingQuery`` and go through ``CatalogReader.find``, which the auditor API
+can call with the same value.
 """
 
 from __future__ import annotations
