@@ -26,6 +26,7 @@ catalog_app = typer.Typer(help="Search the catalog and show one recording.", no_
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
+TABLE_PAGE = 100
 STATUSES = ("ARCHIVED", "PENDING", "FAILED", "QUARANTINED", "SOURCE_DELETED", "EXPIRED")
 CSV_COLUMNS = (
     "recording_id",
@@ -160,7 +161,10 @@ def catalog_search(
         str, typer.Option(help="started, duration, recording, conversation or status.")
     ] = "started",
     desc: Annotated[bool, typer.Option("--desc", help="Newest (largest) first.")] = False,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help=f"At most this many rows (the table: {TABLE_PAGE} unless given)."),
+    ] = None,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many rows (paging).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")] = False,
@@ -171,6 +175,8 @@ def catalog_search(
 
     if as_json and as_csv:
         raise typer.BadParameter("give --json or --csv, not both", param_hint="--csv")
+    if limit is None and not (as_json or as_csv):
+        limit = TABLE_PAGE  # a person reads a page; scripts get everything
     query = build_query(
         conversation_id=conversation_id,
         call_id=call_id,

@@ -199,3 +199,21 @@ def test_readme_documents_the_auditor_commands() -> None:
         "report completeness",
     ):
         assert f"recvault {command}" in readme, command  # fmt: skip
+
+
+def test_the_table_shows_a_page_and_scripts_get_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path / "many.db")
+    with Catalog.open(url) as catalog:
+        metas = [
+            make_meta(f"rec-{n:04d}", started_at=T0 + timedelta(minutes=n)) for n in range(101)
+        ]
+        catalog.upsert_discovered(metas, at=T0, actor="seed")
+    monkeypatch.setenv("RECVAULT_DATABASE_URL", url)
+    capsys.readouterr()
+    assert _main(["catalog", "search"]) == 0
+    table = capsys.readouterr().out
+    assert "100 recording(s)" in table and "rows 1-100 of 101" in table
+    assert _main(["catalog", "search", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 101
