@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -96,12 +96,19 @@ def _write_json(zf: zipfile.ZipFile, manifest: _Manifest, name: str, value: Any)
     _write_bytes(zf, manifest, name, data)
 
 
-def _copy_stream(sink: IO[bytes], chunks: Iterable[bytes]) -> tuple[str, int]:
+ProgressCallback = Callable[[int], None]  # bytes copied since the last call
+
+
+def _copy_stream(
+    sink: IO[bytes], chunks: Iterable[bytes], on_progress: ProgressCallback | None
+) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     for chunk in chunks:
         digest.update(chunk)
         size += len(chunk)
         sink.write(chunk)
+        if on_progress is not None:
+            on_progress(len(chunk))
     return digest.hexdigest(), size
 
 
@@ -116,6 +123,7 @@ def _copy_object(
     manifest: _Manifest,
     row: Recording,
     obj: ArchivedObject,
+    on_progress: ProgressCallback | None = None,
 ) -> int:
     name = _entry_name(row, obj)
     info = zipfile.ZipInfo(name, date_time=obj.created_at.timetuple()[:6])
@@ -123,7 +131,7 @@ def _copy_object(
     info.file_size = obj.size_bytes
     chunks = deps.store.iter_object(obj.key, version_id=obj.version_id)
     with zf.open(info, "w", force_zip64=obj.size_bytes >= ZIP64_FROM) as sink:
-        sha256, size = _copy_stream(sink, chunks)
+        sha256, size = _copy_stream(sink, chunks, on_progress)
     if sha256 != obj.sha256 or size != obj.size_bytes:
         raise ChecksumMismatch(
             f"s3://{obj.bucket}/{obj.key} version {obj.version_id}: read {size} bytes with "
@@ -173,9 +181,21 @@ def covering_anchor(deps: Services, last_event_id: int) -> Anchor | None:
     return None
 
 
+def export_size(found: list[tuple[Recording, list[ArchivedObject]]]) -> int:
+    """The bytes of the objects an export copies (those not deleted)."""
+    return sum(o.size_bytes for _, objects in found for o in objects if o.deleted_at is None)
+
+
 def export_evidence(
-    deps: Services, query: RecordingQuery, out: Path, *, overwrite: bool = False
+    deps: Services,
+    query: RecordingQuery,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ExportReport:
+    """``on_start`` gets the bytes to copy, ``on_progress`` each chunk's length."""
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} exists already: choose another --out (or --overwrite)")
     if not out.parent.is_dir():
@@ -192,6 +212,8 @@ def export_evidence(
     anchor = covering_anchor(deps, last_id) if events else None
 
     report = ExportReport(path=out, recordings=len(rows), events=len(events))
+    if on_start is not None:
+        on_start(export_size(found))
     part = out.with_name(f".{out.name}.part")
     manifest = _Manifest()
     try:
@@ -202,7 +224,7 @@ def export_evidence(
                     if obj.deleted_at is not None:
                         report.skipped.append(f"{obj.key}@{obj.version_id}")
                         continue
-                    report.bytes += _copy_object(deps, zf, manifest, row, obj)
+                    report.bytes += _copy_object(deps, zf, manifest, row, obj, on_progress)
                     report.files += 1
                 holds = [hold_json(holds_by_id[i]) for i in covering[row.recording_id]]
                 records.append(_record(row, objects, holds))

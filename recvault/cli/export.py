@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from models.settings import load_settings
 from recvault.cli.catalog import (
@@ -28,6 +38,31 @@ from recvault.cli.catalog import (
 )
 
 out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+
+@contextmanager
+def _progress(
+    *, enabled: bool
+) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int], None] | None]]:
+    """A bytes bar on a terminal: a large export takes a while and should say how far it is."""
+    if not enabled:
+        yield None, None
+        return
+    with Progress(
+        TextColumn("exporting"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task_id = bar.add_task("export", total=None)
+        yield (
+            lambda total: bar.update(task_id, total=total),
+            lambda done: bar.advance(task_id, done),
+        )
 
 
 def export_command(
@@ -76,8 +111,18 @@ def export_command(
     from flows.export.bundle import export_evidence
     from recvault.wiring import ServicesFactory
 
-    with ServicesFactory(settings, archive=False, sources=False).open() as services:
-        report = export_evidence(services, query, out_path, overwrite=overwrite)
+    with (
+        ServicesFactory(settings, archive=False, sources=False).open() as services,
+        _progress(enabled=not as_json and err.is_terminal) as (on_start, on_progress),
+    ):
+        report = export_evidence(
+            services,
+            query,
+            out_path,
+            overwrite=overwrite,
+            on_start=on_start,
+            on_progress=on_progress,
+        )
     if as_json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
         return

@@ -48,10 +48,17 @@ store = ObjectStore(bucket, endpoint_url=endpoint, client=client)
 with Catalog.open(url) as catalog:
     deps = Services(settings=Settings(_env_file=None), catalog=catalog, store=store,
                     policy=Policy.load(None), actor="memory-test")
+    seen = {"total": 0, "copied": 0, "calls": 0}
+    def start(total):
+        seen["total"] = total
+    def progress(n):
+        seen["copied"] += n
+        seen["calls"] += 1
     tracemalloc.start()
-    report = export_evidence(deps, RecordingQuery(recording_id=IdMatch("big-1")), Path(out))
+    report = export_evidence(deps, RecordingQuery(recording_id=IdMatch("big-1")), Path(out),
+                             on_start=start, on_progress=progress)
     _, peak = tracemalloc.get_traced_memory()
-print(json.dumps({"peak": peak, "bytes": report.bytes}))
+print(json.dumps({"peak": peak, "bytes": report.bytes, **seen}))
 """
 
 
@@ -96,6 +103,8 @@ def test_export_streams_a_large_recording(
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["bytes"] == FILE_BYTES
+    # The progress callbacks see the whole size up front, then every chunk.
+    assert report["total"] == report["copied"] == FILE_BYTES and report["calls"] >= 40
     # 1 MiB read chunks and the zip writer's buffers: a few MiB, never the 40 MiB recording.
     assert report["peak"] < 8 * MiB, report
     with zipfile.ZipFile(out) as bundle:
