@@ -32,7 +32,7 @@ tells the CLI which status to exit with (documented in the README).
       CatalogError                     exit 6
         CatalogUnavailable (retryable)
         CatalogLocked                           another archive run holds the catalog
-        RecordingNotFound                       no such recording in the catalog
+        RecordingNotFound              exit 10  no such recording (id or id prefix) in the catalog
       MediaError                                ffprobe/ffmpeg failed; carries stderr tail
         MediaTimeout (retryable)                ffprobe/ffmpeg did not finish in time: the
                                                 machine's problem, retried, never a quarantine
@@ -191,7 +191,10 @@ class CatalogLocked(CatalogError):
 
 
 class RecordingNotFound(CatalogError):
-    """A recording id the catalog does not hold (the auditor API answers 404)."""
+    """A recording id (or id prefix) the catalog does not hold: exit 10 like every
+    "nothing matched what you named"; the auditor API answers 404."""
+
+    exit_code = 10
 
 
 class ClaimLost(CatalogLocked):

@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from models.search import AuditQuery, RecordingQuery, SearchResult
 from models.tables import ArchivedObject, AuditEvent, LegalHold, Recording
 
 # --- the source side ----------------------------------------------------------------------------
@@ -189,9 +190,28 @@ class CatalogReader(Protocol):
 
     def audit_events(self, recording_id: str | None = None) -> list[AuditEvent]: ...
 
-    def list_holds(self, *, include_released: bool = False) -> list[LegalHold]: ...
+    def find(self, query: RecordingQuery, *, widen: bool = True) -> SearchResult:
+        """Recordings matching ``query`` (a page of them) and how many match in all."""
+        ...
+
+    def iter_found(self, query: RecordingQuery) -> Iterator[tuple[Recording, list[ArchivedObject]]]:
+        """Every recording matching ``query``, a page at a time."""
+        ...
+
+    def resolve_recording_id(self, text: str) -> str:
+        """The whole id ``text`` names (itself, or the one id starting with it); raises
+        ``RecordingNotFound`` or, when it starts several, ``ConfigError``."""
+        ...
+
+    def history(self, recording_id: str) -> list[AuditEvent]:
+        """The recording's audit events in chain order."""
+        ...
+
+    def audit_log(self, query: AuditQuery) -> list[AuditEvent]: ...
 
     def holds_covering(self, recording_id: str, *, exclude: Sequence[int] = ()) -> list[int]: ...
+
+    def list_holds(self, *, include_released: bool = False) -> list[LegalHold]: ...
 
     def close(self) -> None: ...
 

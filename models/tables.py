@@ -76,8 +76,8 @@ class Recording(SQLModel, table=True):
     sftp_path: str | None = Field(default=None, max_length=1024)
     transferred_from: str | None = Field(default=None, max_length=128)
     transferred_to: str | None = Field(default=None, max_length=128)
-    transferred_from_queue: str | None = Field(default=None, max_length=128)
-    transferred_to_queue: str | None = Field(default=None, max_length=128)
+    transferred_from_queue: str | None = Field(default=None, index=True, max_length=128)
+    transferred_to_queue: str | None = Field(default=None, index=True, max_length=128)
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
     state: RecordingState = Field(
@@ -144,7 +144,7 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     recording_id: str | None = Field(default=None, index=True, max_length=128)
-    event: str = Field(max_length=64)
+    event: str = Field(index=True, max_length=64)
     from_state: str | None = Field(default=None, max_length=24)
     to_state: str | None = Field(default=None, max_length=24)
     actor: str = Field(max_length=128)
@@ -211,6 +211,19 @@ class DeletionInProgress(SQLModel, table=True):
     holder: str = Field(max_length=128)
     started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ParticipantWord(SQLModel, table=True):
+    """Each word of a recording's participant name, case-folded: what lets ``--agent martin``
+    find "Hugo Martin" through an index (a word inside a string has none). Personal data like
+    the name itself: its rows go when the recording becomes a tombstone."""
+
+    __tablename__ = "participant_words"
+
+    word: str = Field(primary_key=True, max_length=256)
+    recording_id: str = Field(
+        foreign_key="recordings.recording_id", primary_key=True, max_length=128, index=True
+    )
 
 
 class ErasedIdentity(SQLModel, table=True):

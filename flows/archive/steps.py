@@ -155,6 +155,9 @@ def process_recording(deps: Services, recording_id: str) -> StepReport:
             except CatalogError:
                 log.warning("claim not released recording_id=%s", recording_id)
     report.state = row.state
+    if report.error is None and row.state in (S.FAILED, S.QUARANTINED):
+        # The run summary's problem line says why, not only FAILED.
+        report.error = row.last_error
     tidy_work_folder(deps, recording_id, row.state)
     return report
 

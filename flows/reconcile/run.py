@@ -34,6 +34,8 @@ class DayFigures:
     failed: int = 0
     quarantined: int = 0
     deleted: int = 0  # SOURCE_DELETED or EXPIRED: gone from the source by design
+    source_deleted: int = 0  # of ``deleted``: archived, source copy deleted by recvault
+    expired: int = 0  # of ``deleted``: the archive's copy deleted after its retention
     missing: int = 0
     lost_objects: int = 0
     orphans: int = 0
@@ -134,6 +136,10 @@ def reconcile(deps: Services, since: datetime, until: datetime) -> ReconcileRepo
             counts.quarantined += 1
         else:
             counts.deleted += 1
+            if row.state == S.EXPIRED:
+                counts.expired += 1
+            else:
+                counts.source_deleted += 1
         if row.state in (S.ARCHIVED, S.SOURCE_DELETED):
             for obj in objects:
                 referenced.add((obj.key, obj.version_id))

@@ -24,7 +24,10 @@ from models.errors import RecvaultError
 from models.settings import Settings, load_settings
 from recvault.cli.audit import audit_app
 from recvault.cli.auditor import auditor_app
+from recvault.cli.catalog import catalog_app
 from recvault.cli.dates import check_window, parse_chunk, parse_when
+from recvault.cli.export import export_command
+from recvault.cli.report import report_app
 from recvault.cli.retention import erase_command, hold_app, retention_app
 
 EXIT_VERIFY_PROBLEMS = 8
@@ -37,7 +40,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-catalog_app = typer.Typer(help="Search the catalog.", no_args_is_help=True)
 simulator_app = typer.Typer(help="The local Infobip simulator.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(simulator_app, name="simulator")
@@ -145,59 +147,6 @@ def reconcile(
         out.print(report.to_markdown(), markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(EXIT_VERIFY_PROBLEMS)
-
-
-@catalog_app.command("search")
-def catalog_search(
-    conversation_id: Annotated[str | None, typer.Option(help="Conversation id.")] = None,
-    call_id: Annotated[str | None, typer.Option(help="Call id.")] = None,
-    agent: Annotated[
-        str | None, typer.Option(help="Agent id, identity or name (whole conversations).")
-    ] = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    status: Annotated[
-        str | None,
-        typer.Option(help="ARCHIVED, PENDING, FAILED, QUARANTINED, SOURCE_DELETED or EXPIRED."),
-    ] = None,
-    recording_id: Annotated[str | None, typer.Option(help="One recording id.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Search archived recordings (a table, or a JSON array with --json)."""
-    from recvault.cli.render import recording_json, recordings_table
-    from recvault.wiring import open_reader
-
-    statuses = {"ARCHIVED", "PENDING", "FAILED", "QUARANTINED", "SOURCE_DELETED", "EXPIRED"}
-    if status is not None and status.upper() not in statuses:
-        raise typer.BadParameter(
-            f"{status!r} is not one of {', '.join(sorted(statuses))}", param_hint="--status"
-        )
-    start, end = parse_when(since, option="--since"), parse_when(until, option="--until")
-    check_window(start, end)
-    catalog = open_reader(_settings())
-    try:
-        rows = catalog.search(
-            conversation_id=conversation_id,
-            call_id=call_id,
-            agent=agent,
-            since=start,
-            until=end,
-            status=status.upper() if status else None,
-            recording_id=recording_id,
-            limit=limit,
-        )
-        transcripts = {
-            t.conversation_id: t
-            for t in catalog.transcripts(r.conversation_id or "" for r, _ in rows)
-        }
-    finally:
-        catalog.close()
-    if as_json:
-        found = [recording_json(r, o, transcripts.get(r.conversation_id or "")) for r, o in rows]
-        sys.stdout.write(json.dumps(found, indent=2) + "\n")
-    else:
-        out.print(recordings_table(rows))
 
 
 @app.command()
@@ -352,6 +301,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(hold_app, name="hold")
 app.add_typer(auditor_app, name="auditor")
 app.command("erase")(erase_command)
+app.command("export")(export_command)
+app.add_typer(report_app, name="report")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -53,6 +53,7 @@ def recording_json(
         "conversation_id": row.conversation_id,
         "call_id": row.call_id,
         "conference_id": row.conference_id,
+        "source": row.source,
         "media_type": row.media_type,
         "started_at": _iso(row.started_at),
         "duration_seconds": row.duration_s,
@@ -96,6 +97,14 @@ def _short(value: str | None, width: int = 8) -> str:
     return value if len(value) <= width + 1 else value[:width] + "…"
 
 
+def _reason(row: Recording) -> str:
+    """Why a recording is not archived (the last error), so a FAILED line explains itself."""
+    if row.state in (RecordingState.ARCHIVED, RecordingState.SOURCE_DELETED):
+        return ""
+    text = row.last_error or row.expired_reason or ""
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def recordings_table(rows: list[tuple[Recording, list[ArchivedObject]]]) -> Table:
     table = Table(title=f"{len(rows)} recording(s)", show_lines=False)
     for column in (
@@ -108,8 +117,9 @@ def recordings_table(rows: list[tuple[Recording, list[ArchivedObject]]]) -> Tabl
         "status",
         "sha256",
         "objects",
+        "reason",
     ):
-        table.add_column(column, no_wrap=column not in ("objects",))
+        table.add_column(column, no_wrap=column not in ("objects", "reason"))
     for row, objects in rows:
         table.add_row(
             f"{row.started_at:%Y-%m-%d %H:%M}",
@@ -121,6 +131,7 @@ def recordings_table(rows: list[tuple[Recording, list[ArchivedObject]]]) -> Tabl
             public_status(RecordingState(row.state)),
             (row.source_sha256 or "")[:10],
             "+".join("orig" if o.kind == "original" else "deriv" for o in objects),
+            _reason(row),
         )
     return table
 

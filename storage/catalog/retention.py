@@ -27,7 +27,7 @@ from models.tables import (
     LegalHoldRecording,
     Recording,
 )
-from storage.catalog import holds, queries
+from storage.catalog import holds, queries, words
 from storage.catalog.audit import PendingEvent, append_events
 from storage.catalog.rows import require_aware
 
@@ -488,6 +488,7 @@ class RetentionCatalog:
                 )
             for name in TOMBSTONE_CLEARED:
                 setattr(row, name, None)
+            words.clear_words(session, recording_id)
             row.state = S.EXPIRED
             if source_deleted_at is not None:
                 row.source_deleted_at = source_deleted_at

@@ -27,6 +27,30 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATE_LOCK_KEY = 0x7265637661756C74  # "recvault"
 
 
+# Indexes only the migrations create (expression and PostgreSQL text_pattern_ops indexes,
+# which the table classes cannot declare portably, and SQLite cannot reflect): a schema
+# comparison leaves them out.
+MIGRATION_ONLY_INDEXES = frozenset(
+    {
+        "ix_recordings_lower_participant_identity",
+        "ix_recordings_lower_participant_name",
+        "ix_recordings_lower_participant_name_pattern",
+        "ix_recordings_recording_id_pattern",
+        "ix_recordings_conversation_id_pattern",
+        "ix_recordings_call_id_pattern",
+        "ix_audit_events_recording_id_pattern",
+        "ix_participant_words_word_pattern",
+    }
+)
+
+
+def include_in_comparison(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic ``include_object``: everything but ``MIGRATION_ONLY_INDEXES``."""
+    return not (type_ == "index" and name in MIGRATION_ONLY_INDEXES)
+
+
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

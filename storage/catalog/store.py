@@ -25,7 +25,7 @@ from models.ports import SourceRecording
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState, check_transition
 from models.tables import ArchivedObject, AuditEvent, Backfill, Recording
-from storage.catalog import backfills, leases, queries, requeue
+from storage.catalog import backfills, leases, queries, requeue, words
 from storage.catalog.audit import (
     ChainHead,
     PendingEvent,
@@ -41,6 +41,7 @@ from storage.catalog.engine import (
     parse_url,
     translate_errors,
 )
+from storage.catalog.reading import ReadingCatalog
 from storage.catalog.retention import RetentionCatalog
 from storage.catalog.rows import (
     check_fields,
@@ -69,7 +70,7 @@ def _state_as_enum(target: Recording, _context: Any) -> None:
     set_committed_value(target, "state", RecordingState(target.state))
 
 
-class Catalog(RetentionCatalog, TranscriptCatalog):
+class Catalog(RetentionCatalog, TranscriptCatalog, ReadingCatalog):
     def __init__(self, engine: sa.Engine, target: CatalogTarget) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
@@ -135,6 +136,7 @@ class Catalog(RetentionCatalog, TranscriptCatalog):
             for meta in sorted(metas, key=lambda m: m.recording_id):
                 values = new_row_values(meta, at=at)
                 if leases.insert_ignoring_conflict(session, Recording, "recording_id", values):
+                    words.add_words(session, meta.recording_id, meta.participant_name)
                     new += 1
                     events.append(_discovered_event(meta, at=at, actor=actor))
                     continue

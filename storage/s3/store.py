@@ -488,6 +488,17 @@ class ObjectStore:
 
     def reread_sha256(self, key: str, *, version_id: str | None) -> tuple[str, int]:
         """Stream the object back and hash it: (hex SHA-256, size in bytes)."""
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.iter_object(key, version_id=version_id):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size
+
+    def iter_object(
+        self, key: str, *, version_id: str | None, chunk_bytes: int = READ_CHUNK_BYTES
+    ) -> Iterator[bytes]:
+        """The object's bytes in chunks of at most ``chunk_bytes``: memory stays constant
+        whatever the object's size."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
@@ -501,16 +512,12 @@ class ObjectStore:
             raise self.translate(exc, op="GetObject", key=key) from exc
         except BotoCoreError as exc:
             raise self.translate(exc, op="GetObject", key=key) from exc
-        digest, size = hashlib.sha256(), 0
         body = resp["Body"]
         try:
             with self._translated("GetObject", key=key):
-                for chunk in body.iter_chunks(READ_CHUNK_BYTES):
-                    digest.update(chunk)
-                    size += len(chunk)
+                yield from body.iter_chunks(chunk_bytes)
         finally:
             body.close()
-        return digest.hexdigest(), size
 
     def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Latest versions under ``prefix``; listings carry no metadata or lock state."""

@@ -74,6 +74,8 @@ def test_a_run_waits_for_a_preparation_within_its_budget_and_reports_every_outco
     assert dict(summary.outcomes) == {"archived": 4, "waiting": 1, "failed": 1, "quarantined": 1}
     assert summary.catalog == {"ARCHIVED": 4, "FAILED": 1, "QUARANTINED": 1}
     assert {rid for rid, _ in summary.problems} == {"gone", "garbled"}
+    # Each problem line gives the reason, not only the state.
+    assert all(reason not in ("FAILED", "QUARANTINED") for _, reason in summary.problems)
     assert svc.row("video").state == "ARCHIVED"
 
     # A second run over the same window finds nothing new and uploads nothing again.

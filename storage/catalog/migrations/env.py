@@ -10,6 +10,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  registers the tables on SQLModel.metadata
+from storage.catalog.schema import include_in_comparison
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -29,6 +30,7 @@ def _run(connection: sa.Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_object=include_in_comparison,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -1,0 +1,1 @@
+"""Evidence export: recordings, their catalog records and audit events in one verifiable zip."""
