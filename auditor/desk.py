@@ -25,6 +25,7 @@ from auditor.schemas import (
 from auditor.services import AuditorServices
 from auditor.tokens import Principal
 from models.errors import ConfigError, RecvaultError
+from models.search import IdMatch, RecordingQuery
 from models.tables import ArchivedObject
 
 log = logging.getLogger(__name__)
@@ -150,17 +151,24 @@ def _record(
     log.info("auditor access event=%s recording_id=%s role=%s", event, recording_id, who.role)
 
 
+def _id(value: str | None, field: str) -> IdMatch | None:
+    return None if value is None else IdMatch.parse(value, option=field)
+
+
 def search(svc: AuditorServices, who: Principal, filters: SearchFilters) -> list[RecordingOut]:
-    rows = svc.reader.search(
-        conversation_id=filters.conversation_id,
-        call_id=filters.call_id,
+    """The same search as ``recvault catalog search``: id prefixes (``ca3b0b11*``), agents by
+    id, identity, name or a word of it; a whole id that matches nothing is tried as a prefix."""
+    query = RecordingQuery(
+        recording_id=_id(filters.recording_id, "recording_id"),
+        conversation_id=_id(filters.conversation_id, "conversation_id"),
+        call_id=_id(filters.call_id, "call_id"),
         agent=filters.agent,
         since=filters.since,
         until=filters.until,
         status=filters.status,
-        recording_id=filters.recording_id,
         limit=filters.limit,
     )
+    rows = svc.reader.find(query).rows
     _record(svc, who, "auditor_search", filters=filters.for_audit(), results=len(rows))
     return [RecordingOut.of(row, objects) for row, objects in rows]
 

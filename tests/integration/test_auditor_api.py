@@ -160,6 +160,15 @@ def test_search_answers_the_cli_contract_and_is_audited(
     assert searches[-1].detail["filters"] == {"agent": "(given)"}
     assert agent["participantIdentity"] not in str(searches[-1].detail)
 
+    # The short ids a table shows find the same rows, as in ``recvault catalog search``.
+    short = api.get(
+        "/api/v1/recordings",
+        params={"conversation_id": wanted["conversationId"][:8] + "*"},
+        headers=bearer(auditor_archive, "auditor"),
+    )
+    assert short.status_code == 200, short.text
+    assert sorted(r["recording_id"] for r in short.json()) == sorted(e["recordingId"] for e in legs)
+
 
 @pytest.mark.parametrize(
     ("params", "message"),
