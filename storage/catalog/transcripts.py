@@ -23,6 +23,7 @@ from models.tables import ConversationTranscript, Recording
 from models.transcripts import ARCHIVED
 from storage.catalog import holds
 from storage.catalog.audit import PendingEvent, append_events
+from storage.catalog.leases import insert_ignoring_conflict
 from storage.catalog.rows import require_aware
 
 
@@ -107,16 +108,27 @@ class TranscriptCatalog:
         transcript) with its ``transcript_archived`` event."""
         require_aware("at", at)
         with self._tx(write=True) as session:
-            current = session.get(ConversationTranscript, row.conversation_id, with_for_update=True)
+            # Two runs may archive the same conversation at once: the first row wins the
+            # insert, the other run's version (a real object version too) becomes the next one.
+            first = ConversationTranscript(
+                **row.model_dump(exclude={"versions", "archived_at", "updated_at"}),
+                versions=1,
+                archived_at=at,
+                updated_at=at,
+            )
+            values = {c.name: getattr(first, c.name) for c in ConversationTranscript.__table__.c}  # type: ignore[attr-defined]
+            inserted = insert_ignoring_conflict(
+                session, ConversationTranscript, "conversation_id", values
+            )
+            current = session.get(
+                ConversationTranscript,
+                row.conversation_id,
+                with_for_update=True,
+                populate_existing=True,
+            )
             if current is None:
-                current = ConversationTranscript(
-                    **row.model_dump(exclude={"versions", "archived_at", "updated_at"}),
-                    versions=1,
-                    archived_at=at,
-                    updated_at=at,
-                )
-                session.add(current)
-            else:
+                raise CatalogError(f"transcript of conversation {row.conversation_id} vanished")
+            if not inserted:
                 if current.status != ARCHIVED:
                     raise CatalogError(
                         f"transcript of conversation {row.conversation_id} is {current.status}: "
