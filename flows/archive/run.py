@@ -23,6 +23,7 @@ from flows.audit.anchor import write_anchor
 from flows.services import Services
 from models.errors import CatalogUnavailable
 from models.scope import NEWEST_FIRST, ClaimScope
+from models.states import IN_PROGRESS, RecordingState
 from storage import media
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ T = TypeVar("T")
 # How long the run loop keeps retrying its catalog calls through an outage (the tasks' own
 # retries, 1 + 5 + 20 s, cover about as long).
 OUTAGE_BUDGET_S = 30.0
+
+# What a run waits for by default: polls of preparations the source is working on.
+PREPARATION_UNDER_WAY: frozenset[RecordingState] = frozenset({RecordingState.PREPARING})
 
 Submit = Callable[[str], "concurrent.futures.Future[steps.StepReport]"]
 Discover = Callable[[datetime, datetime], steps.DiscoverReport]
@@ -129,13 +133,17 @@ def advance_all(
     on_progress: ProgressListener | None,
     scope: ClaimScope,
 ) -> None:
-    """Keep ``concurrency`` recordings in flight; wait for deferred ones only within the budget.
+    """Keep ``concurrency`` recordings in flight; return as soon as nothing is due now.
 
-    A recording that is waiting (video preparation, media not final) is not claimed and holds
-    no worker; the loop sleeps only when nothing is due and something becomes due before the
-    run's deadline.
+    A recording that is waiting (video preparation, media not final, a retry back-off) is not
+    claimed and holds no worker. When nothing is in flight and nothing can be claimed, the
+    loop sleeps only for a video preparation under way whose next poll falls before the
+    run's deadline: that wait is short and usually ends in an archived video. A retry
+    back-off or media not final yet is the next run's work (sleeping for it made a run with
+    nothing to do last minutes), unless ``wait_for_retries`` opts in.
     """
     limit = deps.settings.concurrency
+    waits = IN_PROGRESS if deps.settings.wait_for_retries else PREPARATION_UNDER_WAY
     deadline = deps.clock() + timedelta(seconds=deps.settings.prepare_wait_s)
     inflight: set[concurrent.futures.Future[steps.StepReport]] = set()
     while True:
@@ -154,7 +162,7 @@ def advance_all(
                 if on_progress:
                     on_progress(report, len(inflight))
             continue
-        due = ride_out_outage(functools.partial(deps.catalog.next_due_at, scope))
+        due = ride_out_outage(functools.partial(deps.catalog.next_due_at, scope, waits))
         if due is None or due > deadline:
             return
         if on_progress:

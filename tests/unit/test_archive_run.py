@@ -4,15 +4,26 @@ preparation within its budget, and a rerun that archives nothing twice."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 
 from flows.archive.run import run_archive_locally
-from models.errors import BucketPolicyError, CatalogLocked
+from models.errors import BucketPolicyError, CatalogLocked, SourceUnavailable
 from models.policy.rules import Policy
 from tests.unit.conftest import MakeServices
-from tests.unit.fakes import T0, FakeServices, gone, not_media, preparing, ready, tiny_wav
+from tests.unit.fakes import (
+    T0,
+    FakeServices,
+    Serve,
+    gone,
+    not_media,
+    preparing,
+    ready,
+    tiny_wav,
+    waiting,
+)
 
 SINCE, UNTIL = T0 - timedelta(hours=1), T0 + timedelta(days=1)
 
@@ -124,3 +135,38 @@ def test_a_second_run_on_the_same_sqlite_catalog_is_refused(
 
     with pytest.raises(CatalogLocked, match="another recvault archive run"):
         run_archive_locally(svc, SINCE, UNTIL)
+
+
+def test_a_run_returns_at_once_when_only_retries_are_pending(
+    make_services: MakeServices,
+) -> None:
+    """A retry back-off is the next run's work: the run does not sleep for it, however soon
+    it ends (it used to wait up to RECVAULT_PREPARE_WAIT_S)."""
+    svc = make_services(
+        running_clock=True, retry_backoff_s=3.0, not_ready_retry_s=3.0, prepare_wait_s=60.0
+    )
+    svc.fake_source.add_many(2, tiny_wav)
+    (flaky,) = svc.fake_source.add_many(1, tiny_wav, prefix="flaky")
+    svc.fake_source.script_downloads(flaky, Serve(fail=SourceUnavailable("connection reset")))
+    svc.fake_source.add("later", tiny_wav(9), readiness=[waiting()])
+
+    started = time.monotonic()
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    # Neither was worked on again: the run ended before their 3 s were up.
+    assert dict(summary.outcomes) == {"archived": 2, "retry": 1, "waiting": 1}
+    assert time.monotonic() - started < 3.0
+    assert svc.row(flaky).state == "READY" and svc.row(flaky).next_attempt_at is not None
+
+
+def test_waiting_for_retries_within_the_run_is_opt_in(make_services: MakeServices) -> None:
+    svc = make_services(
+        running_clock=True, retry_backoff_s=0.2, prepare_wait_s=10.0, wait_for_retries=True
+    )
+    (flaky,) = svc.fake_source.add_many(1, tiny_wav)
+    svc.fake_source.script_downloads(flaky, Serve(fail=SourceUnavailable("connection reset")))
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"retry": 1, "archived": 1}
+    assert svc.row(flaky).state == "ARCHIVED"
