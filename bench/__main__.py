@@ -34,12 +34,12 @@ def section(name: str) -> None:
     sys.stderr.write(f"bench: {name} ({time.strftime('%H:%M:%S')})\n")
 
 
-def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+def measure(args: argparse.Namespace, root: Path, out: dict[str, Any]) -> None:
     quick = args.quick
     count = 60 if quick else 500
     reps = 2 if quick else 3
     sizes = [100_000_000, 1_000_000_000] + ([] if quick else [4_000_000_000])
-    out: dict[str, Any] = {"quick": quick, "count": count, "reps": reps}
+    out.update({"quick": quick, "count": count, "reps": reps})
     with infra(root) as env:
         section(f"throughput, {count} mixed recordings x{reps}")
         by_impl: dict[str, list[runs.Run]] = {name: [] for name in runs.IMPLS}
@@ -99,7 +99,6 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     out["state_machine"] = micro.state_machine(root, pg, seconds=3 if quick else 10)
     out["transcode"] = micro.transcode_cost(root, seconds_of_audio=120, reps=2 if quick else 5)
     out["search"] = micro.catalog_search(quick)
-    return out
 
 
 def ratio(a: float, b: float) -> str:
@@ -205,8 +204,14 @@ def main() -> int:
     for noisy in ("werkzeug", "simulator", "uvicorn", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="recvault-bench-") as tmp:
-        results = measure(args, Path(tmp))
+    results: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="recvault-bench-") as tmp:
+            measure(args, Path(tmp), results)
+    except BaseException:
+        # What was measured before the failure is still worth keeping.
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+        raise
     results["total_s"] = time.monotonic() - started
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -29,7 +29,7 @@ import httpx
 
 PREFIX = "/ccaas/voice/2/recording"
 FINAL = {"SUCCESSFUL", "PARTIALLY_FAILED"}
-TRIES = 6
+TRIES = 10
 
 
 def list_recordings(http: httpx.Client, since: datetime, until: datetime) -> list[dict[str, Any]]:

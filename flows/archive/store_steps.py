@@ -180,13 +180,24 @@ def _adoptable_derivative(
     )
 
 
+def _original_info(row: Recording, original: Path) -> media.MediaInfo:
+    """The download step's probe of these same bytes (the size was just checked): a second
+    ffprobe process per recording only when the catalog has none (rows from before it did)."""
+    if row.probe and row.probe.get("size_bytes") == original.stat().st_size:
+        try:
+            return media.MediaInfo.from_dict(row.probe)
+        except (KeyError, TypeError, ValueError):
+            log.info("stored probe unreadable, probing again recording_id=%s", row.recording_id)
+    return media.probe(original)
+
+
 def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
     original = original_path(deps, row)
     if not original.exists() or original.stat().st_size != row.source_size_bytes:
         # The work file is gone (another machine, a cleaned work dir): download again.
         return move(deps, row, S.READY, "work_file_missing"), None
     rule = _rule(deps, row)
-    original_info = media.probe(original)
+    original_info = _original_info(row, original)
     objects = []
     obj, sent = _upload_one(
         deps,

@@ -18,6 +18,8 @@ from flows.archive.steps import Outcome
 from models.errors import CatalogUnavailable, ObjectStoreError
 from models.policy.rules import Policy
 from models.states import RecordingState
+from models.tables import Recording
+from storage import media
 from storage.catalog.store import Catalog
 from tests.unit.conftest import MakeServices
 from tests.unit.fakes import FakeServices, fresh_catalog, tiny_wav
@@ -292,3 +294,40 @@ def test_without_object_lock_on_the_bucket_objects_are_archived_unlocked(
 
     (obj,) = svc.catalog.objects("r1")
     assert obj.lock_mode is None and obj.retain_until is None
+
+
+def test_the_upload_reuses_the_download_probe(
+    svc: FakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ffprobe process per recording: the upload reads the probe the download stored."""
+    probed: list[str] = []
+    real_probe = media.probe
+
+    def counting(path: Path, **kwargs: Any) -> media.MediaInfo:
+        probed.append(path.name)
+        return real_probe(path, **kwargs)
+
+    monkeypatch.setattr(media, "probe", counting)
+    svc.fake_source.add("r1", tiny_wav())
+    svc.discover()
+
+    assert svc.advance("r1").outcome == Outcome.ARCHIVED
+
+    assert probed == ["original.wav"]
+    (original,) = svc.catalog.objects("r1")
+    assert original.codec == "pcm_s16le" and original.duration_s is not None
+
+
+def test_an_unreadable_stored_probe_is_probed_again(svc: FakeServices) -> None:
+    svc.fake_source.add("r1", tiny_wav())
+    svc.fake_store.fail("put_file", SLOW_DOWN)
+    _archive_until(svc, "r1", S.DOWNLOADED)
+    # A probe without a format name, as an older version might have stored.
+    with svc.catalog._tx(write=True) as session:
+        row = session.get(Recording, "r1")
+        assert row is not None
+        row.probe = {"size_bytes": len(tiny_wav())}
+
+    assert _rerun_when_due(svc, "r1") == Outcome.ARCHIVED
+    (original,) = svc.catalog.objects("r1")
+    assert original.codec == "pcm_s16le"
