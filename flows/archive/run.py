@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flows.archive import steps
 from flows.archive.runlock import archive_run_lock
@@ -25,6 +25,9 @@ from models.errors import CatalogUnavailable
 from models.scope import NEWEST_FIRST, ClaimScope
 from models.states import IN_PROGRESS, RecordingState
 from storage import media
+
+if TYPE_CHECKING:  # botocore only where a bucket is checked
+    from storage.s3.check import BucketReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,12 +73,15 @@ def run_archive(
     discover: Discover | None = None,
     on_progress: ProgressListener | None = None,
     summary: RunSummary | None = None,
+    bucket: BucketReport | None = None,
 ) -> RunSummary:
-    """``summary``: filled in as the run goes, so a caller still has it when the run fails."""
+    """``summary``: filled in as the run goes, so a caller still has it when the run fails.
+    ``bucket``: the report of a bucket check the caller just made (its preflight), so the
+    run does not ask the bucket again."""
     summary = summary or RunSummary(started_at=deps.clock())
     media.require_tools()
     deps.work.prepare()
-    deps.bucket = deps.store.ensure_usable(
+    deps.bucket = bucket or deps.store.ensure_usable(
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True
     )
     with archive_run_lock(deps):
@@ -189,7 +195,10 @@ def run_archive_locally(
     until: datetime | None,
     *,
     on_progress: ProgressListener | None = None,
+    bucket: BucketReport | None = None,
 ) -> RunSummary:
     """The run without Prefect."""
     with thread_pool(deps) as submit:
-        return run_archive(deps, since, until, submit=submit, on_progress=on_progress)
+        return run_archive(
+            deps, since, until, submit=submit, on_progress=on_progress, bucket=bucket
+        )

@@ -170,3 +170,27 @@ def test_waiting_for_retries_within_the_run_is_opt_in(make_services: MakeService
 
     assert dict(summary.outcomes) == {"retry": 1, "archived": 1}
     assert svc.row(flaky).state == "ARCHIVED"
+
+
+def test_a_recording_whose_last_commit_let_go_of_its_claim_needs_no_release(
+    svc: FakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archived, failed and deferred recordings are released by their last transition; a
+    separate release would be one more write transaction per recording."""
+    released: list[str] = []
+    real_release = svc.catalog.release
+
+    def counting(recording_id: str, *, worker: str) -> None:
+        released.append(recording_id)
+        real_release(recording_id, worker=worker)
+
+    monkeypatch.setattr(svc.catalog, "release", counting)
+    svc.fake_source.add_many(2, tiny_wav)
+    svc.fake_source.add("gone", tiny_wav(8), readiness=[gone()])
+    svc.fake_source.add("late", tiny_wav(9), readiness=[waiting()])
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"archived": 2, "failed": 1, "waiting": 1}
+    assert released == []
+    assert all(row.claimed_by is None for row, _ in svc.catalog.search())
