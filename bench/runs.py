@@ -122,6 +122,10 @@ def run_once(infra: Infra, impl: str, scenario: Scenario, *, again: bool = False
                     # Reported, not fatal: the table shows the run's outcomes as they were.
                     sys.stderr.write(f"bench: {impl} exited {child.returncode}: ")
                     sys.stderr.write(child.stderr.strip()[-800:] + "\n")
+                sys.stderr.write(
+                    f"bench:   {impl} {scenario.count} recordings: {child.wall_s:.1f} s, "
+                    f"peak RSS {child.peak_rss_mb:.0f} MB\n"
+                )
                 counts = sim.request_counts - before
                 requests = {f"{name} {code}": n for (name, code), n in sorted(counts.items())}
                 runs.append(
