@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,7 @@ class Child:
     returncode: int
     peak_rss_mb: float
     tree_rss_mb: float
+    cpu_s: float  # user + system of the child and every descendant it waited for
     stdout: str
     stderr: str
 
@@ -72,6 +74,7 @@ def _tree_rss(proc: psutil.Process) -> int:
 
 def run_child(argv: list[str], env: dict[str, str], *, timeout_s: float = 3600) -> Child:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
         watched = psutil.Process(proc.pid)
@@ -84,6 +87,8 @@ def run_child(argv: list[str], env: dict[str, str], *, timeout_s: float = 3600) 
                 proc.kill()
             time.sleep(0.02)
         wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.seek(0)
         err.seek(0)
         return Child(
@@ -91,6 +96,7 @@ def run_child(argv: list[str], env: dict[str, str], *, timeout_s: float = 3600) 
             returncode=proc.returncode,
             peak_rss_mb=hwm / 1024,
             tree_rss_mb=tree / 1_048_576,
+            cpu_s=cpu,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
         )

@@ -124,7 +124,7 @@ def run_once(infra: Infra, impl: str, scenario: Scenario, *, again: bool = False
                     sys.stderr.write(child.stderr.strip()[-800:] + "\n")
                 sys.stderr.write(
                     f"bench:   {impl} {scenario.count} recordings: {child.wall_s:.1f} s, "
-                    f"peak RSS {child.peak_rss_mb:.0f} MB\n"
+                    f"CPU {child.cpu_s:.1f} s, peak RSS {child.peak_rss_mb:.0f} MB\n"
                 )
                 counts = sim.request_counts - before
                 requests = {f"{name} {code}": n for (name, code), n in sorted(counts.items())}
@@ -172,6 +172,7 @@ def throughput(runs: list[Run]) -> dict[str, Any]:
         "wall_s": spread(walls),
         "recordings_per_s": spread([r.recordings / w for r, w in zip(runs, walls, strict=True)]),
         "mb_per_s": spread([r.media_bytes / MB / w for r, w in zip(runs, walls, strict=True)]),
+        "cpu_s_per_recording": spread([r.child.cpu_s / r.recordings for r in runs]),
         "peak_rss_mb": spread([r.child.peak_rss_mb for r in runs]),
         "tree_rss_mb": spread([r.child.tree_rss_mb for r in runs]),
         "outcomes": outcomes(runs[-1]),
