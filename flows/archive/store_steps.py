@@ -22,6 +22,7 @@ from models.policy.retention import derivative_for, retain_until
 from models.policy.rules import Rule
 from models.tables import ArchivedObject, Recording
 from storage import media
+from storage.s3.objects import LockMode
 from storage.s3.store import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ def _upload_one(
             metadata=metadata,
             retain_until=until,
             lock_mode=lock,
+            # The verify step confirms the lock with the HeadObject that checks the bytes.
+            confirm_lock=False,
         )
         version_id, uploaded = put.version_id, size
     obj = ArchivedObject(
@@ -262,6 +265,15 @@ def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
     return moved, None
 
 
+def _lock_mode(value: str | None) -> LockMode | None:
+    """The catalog column as the store's type (only the two S3 modes are ever written)."""
+    if value == "GOVERNANCE":
+        return "GOVERNANCE"
+    if value == "COMPLIANCE":
+        return "COMPLIANCE"
+    return None
+
+
 def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
     objects = deps.catalog.objects(row.recording_id)
     if not any(o.kind == "original" for o in objects):
@@ -270,7 +282,12 @@ def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
     try:
         for obj in objects:
             result = deps.store.verify(
-                obj.key, version_id=obj.version_id, sha256=obj.sha256, size_bytes=obj.size_bytes
+                obj.key,
+                version_id=obj.version_id,
+                sha256=obj.sha256,
+                size_bytes=obj.size_bytes,
+                retain_until=obj.retain_until,
+                lock_mode=_lock_mode(obj.lock_mode),
             )
             obj.checksum_method = result.method
             obj.verified_at = deps.clock()

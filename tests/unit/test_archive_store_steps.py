@@ -87,13 +87,16 @@ def test_an_upload_whose_answer_was_lost_is_adopted_not_uploaded_again(
     assert obj.version_id == first_version and obj.verified_at is not None
 
 
-def test_an_adopted_object_that_missed_its_lock_gets_it(svc: FakeServices) -> None:
+def test_an_object_that_missed_its_lock_gets_it_before_it_is_archived(
+    svc: FakeServices,
+) -> None:
     """A store that drops lock headers (moto on multipart) and a retention call that failed:
-    the object exists unlocked; the rerun adopts it and locks it."""
+    the object exists unlocked and the recording stays UPLOADED (the verification confirms
+    the lock); the rerun locks it, never uploading again."""
     svc.fake_store.keeps_lock_headers = False
     svc.fake_source.add("r1", tiny_wav())
     svc.fake_store.fail("ensure_retention", SLOW_DOWN)
-    _archive_until(svc, "r1", S.DOWNLOADED)
+    _archive_until(svc, "r1", S.UPLOADED)
     (key,) = svc.fake_store.object_keys()
     unlocked = svc.fake_store.head(key)
     assert unlocked is not None and unlocked.lock_mode is None
