@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from flows.archive import steps
+from flows.archive.known_keys import KnownKeys
 from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
 from flows.audit.anchor import write_anchor
@@ -84,6 +85,26 @@ def run_archive(
     deps.bucket = bucket or deps.store.ensure_usable(
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True
     )
+    # One listing per day of keys instead of a HeadObject per upload (known_keys.py).
+    deps.known_keys = KnownKeys(deps.store)
+    try:
+        _run_locked(deps, since, until, submit, discover, on_progress, summary)
+    finally:
+        deps.known_keys = None
+    write_anchor(deps, run="archive")
+    log.info("finished outcomes=%s catalog=%s", dict(summary.outcomes), summary.catalog)
+    return summary
+
+
+def _run_locked(
+    deps: Services,
+    since: datetime | None,
+    until: datetime | None,
+    submit: Submit,
+    discover: Discover | None,
+    on_progress: ProgressListener | None,
+    summary: RunSummary,
+) -> None:
     with archive_run_lock(deps):
         steps.sweep_work_dir(deps)
         window = default_window(deps, since, until)
@@ -112,9 +133,6 @@ def run_archive(
                 "outcomes": dict(summary.outcomes),
             },
         )
-    write_anchor(deps, run="archive")
-    log.info("finished outcomes=%s catalog=%s", dict(summary.outcomes), summary.catalog)
-    return summary
 
 
 def ride_out_outage(call: Callable[[], T], *, budget_s: float = OUTAGE_BUDGET_S) -> T:

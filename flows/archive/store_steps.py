@@ -84,6 +84,12 @@ def _ensure_locked(deps: Services, found: ObjectInfo, *, until: datetime | None,
     deps.store.ensure_retention(found.key, found.version_id, until, lock)
 
 
+def _may_exist(deps: Services, key: str) -> bool:
+    """Whether to look for an earlier copy of ``key``: not when the run's listing of that
+    day proves there is none (``flows.archive.known_keys``)."""
+    return deps.known_keys is None or deps.known_keys.may_exist(key)
+
+
 def _upload_one(
     deps: Services,
     row: Recording,
@@ -98,7 +104,11 @@ def _upload_one(
     key = _key(row, path.name)
     size = path.stat().st_size
     until, lock = _lock_for(deps, row, rule)
-    existing = deps.store.find_verified_copy(key, sha256=sha256, size_bytes=size)
+    existing = (
+        deps.store.find_verified_copy(key, sha256=sha256, size_bytes=size)
+        if _may_exist(deps, key)
+        else None
+    )
     uploaded = 0
     if existing is not None:
         version_id = existing.version_id
@@ -150,7 +160,7 @@ def _adoptable_derivative(
     ``verify`` of the UPLOADED step still re-checks the adopted object's bytes.
     """
     key = _key(row, name)
-    found: ObjectInfo | None = deps.store.head(key)
+    found: ObjectInfo | None = deps.store.head(key) if _may_exist(deps, key) else None
     if found is None:
         return None
     meta = found.metadata

@@ -513,6 +513,16 @@ class ObjectStore:
                 for item in page.get("Contents", []):
                     yield _listed(item, version_id=None, is_latest=True)
 
+    def list_keys(self, prefix: str) -> set[str]:
+        """The keys under ``prefix`` that have a current object (what ``head`` would find):
+        one ListObjectsV2 page per thousand keys, instead of a HeadObject per key."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        keys: set[str] = set()
+        with self._translated("ListObjectsV2", key=prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.update(item["Key"] for item in page.get("Contents", []))
+        return keys
+
     def iter_versions(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every version under ``prefix``, newest first per key; delete markers are skipped."""
         paginator = self._client.get_paginator("list_object_versions")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from flows.archive.run import run_archive_locally
-from models.errors import BucketPolicyError, CatalogLocked, SourceUnavailable
+from models.errors import BucketPolicyError, CatalogLocked, ObjectStoreError, SourceUnavailable
 from models.policy.rules import Policy
 from tests.unit.conftest import MakeServices
 from tests.unit.fakes import (
@@ -194,3 +194,38 @@ def test_a_recording_whose_last_commit_let_go_of_its_claim_needs_no_release(
     assert dict(summary.outcomes) == {"archived": 2, "failed": 1, "waiting": 1}
     assert released == []
     assert all(row.claimed_by is None for row, _ in svc.catalog.search())
+
+
+def test_a_run_lists_each_day_once_instead_of_looking_up_every_key(
+    svc: FakeServices,
+) -> None:
+    """New recordings: one listing of their day, no lookup of an earlier copy per upload."""
+    svc.fake_source.add_many(5, tiny_wav)
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"archived": 5}
+    assert svc.fake_store.calls["list_keys"] == 1  # all five started on one day
+    assert svc.fake_store.calls["find_verified_copy"] == 0
+    assert len(svc.fake_store.uploads) == 5 and svc.known_keys is None
+
+
+def test_a_key_the_listing_shows_is_still_adopted_not_uploaded_again(
+    svc: FakeServices,
+) -> None:
+    """An upload whose commit was lost (the run died): the next run's listing shows the key,
+    and the object is adopted."""
+    (rid,) = svc.fake_source.add_many(1, tiny_wav)
+    svc.fake_store.fail("put_file", ObjectStoreError("connection reset"), after=True)
+    first = run_archive_locally(svc, SINCE, UNTIL)
+    assert dict(first.outcomes) == {"retry": 1}
+    assert len(svc.fake_store.uploads) == 1
+    assert svc.fake_store.calls["find_verified_copy"] == 0
+    svc.fake_clock.advance(60)  # past the back-off
+
+    second = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(second.outcomes) == {"archived": 1}
+    assert len(svc.fake_store.uploads) == 1  # adopted
+    assert svc.fake_store.calls["find_verified_copy"] == 1
+    assert svc.row(rid).state == "ARCHIVED"

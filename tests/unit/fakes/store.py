@@ -357,6 +357,12 @@ class FakeStore:
             version = self._version(key, version_id)
             return None if version is None else version.data
 
+    def list_keys(self, prefix: str) -> set[str]:
+        self._enter("list_keys", prefix)
+        with self._lock:
+            keys = {key for key, _ in self.versions if key.startswith(prefix)}
+            return {key for key in keys if self._latest(key) is not None}
+
     def object_keys(self) -> list[str]:
         with self._lock:
             return sorted({key for key, _ in self.versions})
