@@ -1,6 +1,6 @@
 """recvault side by side with a naive script and the raw copy limit, in one run.
 
-    uv run python -m bench [--quick] [--json bench-results.json] [--pg URL]
+    uv run python -m bench [--quick] [--count N] [--reps N] [--json FILE] [--pg URL]
 
 Starts a moto S3 server in this process and, for each run, a fresh simulator (per-request
 latency, the fault mix), bucket and catalog. recvault runs through its real CLI
@@ -36,8 +36,8 @@ def section(name: str) -> None:
 
 def measure(args: argparse.Namespace, root: Path, out: dict[str, Any]) -> None:
     quick = args.quick
-    count = 60 if quick else 500
-    reps = 2 if quick else 3
+    count = args.count or (60 if quick else 500)
+    reps = args.reps or (2 if quick else 3)
     sizes = [100_000_000, 1_000_000_000] + ([] if quick else [4_000_000_000])
     out.update({"quick": quick, "count": count, "reps": reps})
     with infra(root) as env:
@@ -199,6 +199,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer recordings, a few minutes")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--pg", help="admin URL of a PostgreSQL server for the catalog figures")
+    parser.add_argument("--count", type=int, help="mixed recordings in the throughput figure")
+    parser.add_argument("--reps", type=int, help="repetitions of the side-by-side runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("werkzeug", "simulator", "uvicorn", "uvicorn.error"):
