@@ -115,6 +115,8 @@ def _upload_one(
         log.info("object already archived recording_id=%s key=%s", row.recording_id, key)
         _ensure_locked(deps, existing, until=until, lock=lock)
     else:
+        if deps.known_keys is not None:
+            deps.known_keys.writing(key)
         metadata = _object_metadata(row, kind)
         if info is not None and kind != "original":
             metadata[CODEC_META] = info.codec_summary()

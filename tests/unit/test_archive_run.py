@@ -229,3 +229,21 @@ def test_a_key_the_listing_shows_is_still_adopted_not_uploaded_again(
     assert len(svc.fake_store.uploads) == 1  # adopted
     assert svc.fake_store.calls["find_verified_copy"] == 1
     assert svc.row(rid).state == "ARCHIVED"
+
+
+def test_a_retry_within_the_run_finds_the_object_its_failed_attempt_uploaded(
+    make_services: MakeServices,
+) -> None:
+    """The day was listed before the upload; the attempt's put landed but its answer was
+    lost. The retry in the same run must look again (the run noted the key), not upload a
+    second version."""
+    svc = make_services(running_clock=True, retry_backoff_s=0.0)
+    (rid,) = svc.fake_source.add_many(1, tiny_wav)
+    svc.fake_store.fail("put_file", ObjectStoreError("connection reset"), after=True)
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"retry": 1, "archived": 1}
+    assert len(svc.fake_store.uploads) == 1  # adopted by the retry
+    assert svc.fake_store.calls["find_verified_copy"] == 1
+    assert svc.row(rid).state == "ARCHIVED"
