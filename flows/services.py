@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from models.errors import ConfigError
 
 if TYPE_CHECKING:  # types only: read-only commands import this without the adapters' libraries
+    from flows.archive.known_keys import KnownKeys
     from models.policy.rules import Policy
     from models.ports import MessageSource, RecordingSource
     from models.settings import Settings
@@ -66,6 +67,7 @@ class Services:
     actor: str = field(default_factory=default_actor)
     bucket: BucketReport | None = None  # filled by the run's bucket check
     evidence: ObjectStore | None = None  # where audit anchors go; None: the archive bucket
+    known_keys: KnownKeys | None = None  # set by an archive run: which keys exist, per day
 
     @property
     def anchor_store(self) -> ObjectStore:

@@ -87,6 +87,9 @@ class Download:
     sha256: str
     resumes: int  # requests that continued a partial file
     content_type: str | None
+    # The source checks each resume against the bytes already on disk; this is the offset of
+    # the first resume that found them changed (the file is stitched from two versions).
+    changed_at_resume: int | None = None
 
 
 @dataclass(frozen=True)

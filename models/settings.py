@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(8, ge=1)
     prepare_poll_s: float = Field(2.0, gt=0)
     prepare_wait_s: float = Field(120.0, ge=0)  # how long one run waits for preparations
+    # Opt-in: also wait (within prepare_wait_s) for retry back-offs and media not final yet.
+    wait_for_retries: bool = False
     not_ready_retry_s: float = Field(300.0, ge=0)  # media not final yet: look again after this
     retry_backoff_s: float = Field(30.0, ge=0)  # first back-off after a failed attempt; doubles
     http_timeout_s: float = Field(30.0, gt=0)

@@ -6,6 +6,7 @@ participant names or phone numbers used as filters) nor headers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -65,9 +66,13 @@ class _Api:
         return self._error(ApiError(status, text, shape="legacy"))
 
     def guarded(self, endpoint: str, handler: Handler) -> Handler:
-        """Authentication, then injected faults, then the handler; ApiError becomes a body."""
+        """Latency, authentication, then injected faults, then the handler; ApiError becomes
+        a body."""
+        latency_s = self.state.scenario.latency_s
 
         async def run(request: Request) -> Response:
+            if latency_s:
+                await asyncio.sleep(latency_s)
             if not self.state.authorized(request.headers.get("authorization")):
                 error = ApiError(401, "Invalid login details", shape="legacy")
                 return self._finish(endpoint, request, self._error(error))
@@ -100,7 +105,9 @@ class _Api:
         plan = await run_in_threadpool(
             self.state.plan_download, recording_id, request.headers.get("range")
         )
-        return MediaResponse(plan, self.transports)
+        return MediaResponse(
+            plan, self.transports, lambda sent: self.state.add_bytes_served("download", sent)
+        )
 
     async def prepare(self, request: Request) -> Response:
         status, body = self.state.request_preparation(request.path_params["recording_id"])

@@ -79,6 +79,10 @@ Shifting pages
                          than it, or at a ``random`` point of the data set's span; at most
                          ``max_inserts`` in total
     prep_delay_s         seconds a video preparation takes
+
+Latency
+    latency_s            every request waits this long before it is answered (without blocking
+                         other requests), like a distant API; 0 on loopback by default
 """
 
 from __future__ import annotations
@@ -214,6 +218,7 @@ class Scenario(_Strict):
     server_errors: RequestFault = RequestFault()
     server_error_statuses: tuple[Literal[500, 502, 503], ...] = (500, 502, 503)
     enforce_rate_limits: bool = False
+    latency_s: float = Field(0.0, ge=0.0, le=10.0)
     shift: ShiftFault = ShiftFault()
     calls: CallsScenario = CallsScenario()
 

@@ -92,6 +92,10 @@ class SimulatorServer:
     def request_counts(self) -> Counter[tuple[str, int]]:
         return self.state.counts()
 
+    def bytes_served(self, endpoint: str = "download") -> int:
+        """Media body bytes sent (Conversations downloads by default), cut responses included."""
+        return self.state.served(endpoint)
+
     def count(self, endpoint: str, status: int | None = None) -> int:
         """Requests seen for an endpoint, optionally only those answered with ``status``."""
         return sum(

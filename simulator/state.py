@@ -85,6 +85,7 @@ class SimulatorState:
         self.deleted: set[str] = set()
         self.request_counts: Counter[tuple[str, int]] = Counter()
         self.request_times: list[tuple[float, str]] = []
+        self.bytes_served: Counter[str] = Counter()
         self._listed: Counter[str] = Counter()
         self._first_listed_at: dict[str, float] = {}
         self._download_versions: Counter[str] = Counter()
@@ -153,6 +154,15 @@ class SimulatorState:
         with self._lock:
             self.request_counts[(endpoint, status)] += 1
             self.request_times.append((time.monotonic(), endpoint))
+
+    def add_bytes_served(self, endpoint: str, sent: int) -> None:
+        with self._lock:
+            self.bytes_served[endpoint] += sent
+
+    def served(self, endpoint: str) -> int:
+        """Body bytes sent by ``endpoint``'s media responses, cut ones included."""
+        with self._lock:
+            return self.bytes_served[endpoint]
 
     def times(self, endpoint: str) -> list[float]:
         """When each request to ``endpoint`` was answered (monotonic seconds)."""

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -27,10 +27,16 @@ _DISCONNECT_WAIT_S = 5.0
 
 
 class MediaResponse(Response):
-    def __init__(self, plan: DownloadPlan, transports: Transports | None) -> None:
+    def __init__(
+        self,
+        plan: DownloadPlan,
+        transports: Transports | None,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__(status_code=plan.status, headers=dict(plan.headers()))
         self.plan = plan
         self.transports = transports
+        self.on_sent = on_sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnected = asyncio.Event()
@@ -72,6 +78,8 @@ class MediaResponse(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             listener.cancel()
+            if self.on_sent is not None:
+                self.on_sent(sent)
             log.info(
                 "download recording_id=%s status=%d bytes=%d outcome=%s",
                 self.plan.media_id,

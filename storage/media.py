@@ -24,6 +24,7 @@ from typing import Any, Literal
 import ffmpeg
 
 from models.errors import MediaError, MediaTimeout, MediaToolMissing
+from storage import riff
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +268,11 @@ def probe(path: Path, *, timeout_s: float | None = None) -> MediaInfo:
     a missing ffprobe ``MediaToolMissing`` and one that runs out of time ``MediaTimeout``."""
     timeout_s = PROBE_TIMEOUT_S if timeout_s is None else timeout_s
     path = Path(path).absolute()
+    wav = riff.read_wav_header(path)
+    if wav is not None:
+        # A plain PCM WAV read from its header: what ffprobe would say, without its process.
+        stream = StreamInfo(0, "audio", wav.codec_name, channels=wav.channels)
+        return MediaInfo("wav", wav.duration_s, wav.size_bytes, (stream,))
     args = [FFPROBE, "-hide_banner", "-loglevel", "error"]
     for key, value in _INPUT_OPTIONS.items():
         args += [f"-{key}", value]

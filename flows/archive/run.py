@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flows.archive import steps
+from flows.archive.known_keys import KnownKeys
 from flows.archive.runlock import archive_run_lock
 from flows.archive.summary import RunSummary
 from flows.archive.transcripts import archive_transcripts
@@ -24,13 +25,20 @@ from flows.audit.anchor import write_anchor
 from flows.services import Services
 from models.errors import CatalogUnavailable
 from models.scope import NEWEST_FIRST, ClaimScope
+from models.states import IN_PROGRESS, RecordingState
 from storage import media
+
+if TYPE_CHECKING:  # botocore only where a bucket is checked
+    from storage.s3.check import BucketReport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # How long the run loop keeps retrying its catalog calls through an outage (the tasks' own
 # retries, 1 + 5 + 20 s, cover about as long).
 OUTAGE_BUDGET_S = 30.0
+
+# What a run waits for by default: polls of preparations the source is working on.
+PREPARATION_UNDER_WAY: frozenset[RecordingState] = frozenset({RecordingState.PREPARING})
 
 Submit = Callable[[str], "concurrent.futures.Future[steps.StepReport]"]
 Discover = Callable[[datetime, datetime], steps.DiscoverReport]
@@ -67,14 +75,37 @@ def run_archive(
     discover: Discover | None = None,
     on_progress: ProgressListener | None = None,
     summary: RunSummary | None = None,
+    bucket: BucketReport | None = None,
 ) -> RunSummary:
-    """``summary``: filled in as the run goes, so a caller still has it when the run fails."""
+    """``summary``: filled in as the run goes, so a caller still has it when the run fails.
+    ``bucket``: the report of a bucket check the caller just made (its preflight), so the
+    run does not ask the bucket again."""
     summary = summary or RunSummary(started_at=deps.clock())
     media.require_tools()
     deps.work.prepare()
-    deps.bucket = deps.store.ensure_usable(
+    deps.bucket = bucket or deps.store.ensure_usable(
         require_object_lock=deps.policy.requires_object_lock, require_versioning=True
     )
+    # One listing per day of keys instead of a HeadObject per upload (known_keys.py).
+    deps.known_keys = KnownKeys(deps.store)
+    try:
+        _run_locked(deps, since, until, submit, discover, on_progress, summary)
+    finally:
+        deps.known_keys = None
+    write_anchor(deps, run="archive")
+    log.info("finished outcomes=%s catalog=%s", dict(summary.outcomes), summary.catalog)
+    return summary
+
+
+def _run_locked(
+    deps: Services,
+    since: datetime | None,
+    until: datetime | None,
+    submit: Submit,
+    discover: Discover | None,
+    on_progress: ProgressListener | None,
+    summary: RunSummary,
+) -> None:
     with archive_run_lock(deps):
         steps.sweep_work_dir(deps)
         window = default_window(deps, since, until)
@@ -109,9 +140,6 @@ def run_archive(
                 "outcomes": dict(summary.outcomes),
             },
         )
-    write_anchor(deps, run="archive")
-    log.info("finished outcomes=%s catalog=%s", dict(summary.outcomes), summary.catalog)
-    return summary
 
 
 def ride_out_outage(call: Callable[[], T], *, budget_s: float = OUTAGE_BUDGET_S) -> T:
@@ -136,13 +164,17 @@ def advance_all(
     on_progress: ProgressListener | None,
     scope: ClaimScope,
 ) -> None:
-    """Keep ``concurrency`` recordings in flight; wait for deferred ones only within the budget.
+    """Keep ``concurrency`` recordings in flight; return as soon as nothing is due now.
 
-    A recording that is waiting (video preparation, media not final) is not claimed and holds
-    no worker; the loop sleeps only when nothing is due and something becomes due before the
-    run's deadline.
+    A recording that is waiting (video preparation, media not final, a retry back-off) is not
+    claimed and holds no worker. When nothing is in flight and nothing can be claimed, the
+    loop sleeps only for a video preparation under way whose next poll falls before the
+    run's deadline: that wait is short and usually ends in an archived video. A retry
+    back-off or media not final yet is the next run's work (sleeping for it made a run with
+    nothing to do last minutes), unless ``wait_for_retries`` opts in.
     """
     limit = deps.settings.concurrency
+    waits = IN_PROGRESS if deps.settings.wait_for_retries else PREPARATION_UNDER_WAY
     deadline = deps.clock() + timedelta(seconds=deps.settings.prepare_wait_s)
     inflight: set[concurrent.futures.Future[steps.StepReport]] = set()
     while True:
@@ -161,7 +193,7 @@ def advance_all(
                 if on_progress:
                     on_progress(report, len(inflight))
             continue
-        due = ride_out_outage(functools.partial(deps.catalog.next_due_at, scope))
+        due = ride_out_outage(functools.partial(deps.catalog.next_due_at, scope, waits))
         if due is None or due > deadline:
             return
         if on_progress:
@@ -188,7 +220,10 @@ def run_archive_locally(
     until: datetime | None,
     *,
     on_progress: ProgressListener | None = None,
+    bucket: BucketReport | None = None,
 ) -> RunSummary:
     """The run without Prefect."""
     with thread_pool(deps) as submit:
-        return run_archive(deps, since, until, submit=submit, on_progress=on_progress)
+        return run_archive(
+            deps, since, until, submit=submit, on_progress=on_progress, bucket=bucket
+        )

@@ -83,14 +83,16 @@ def _download(deps: Services, row: Recording, dest: Path) -> Download:
         guard.done()
 
 
-def _confirm_resumed(deps: Services, row: Recording, part: Path) -> Download:
-    """A second, separate download of a recording whose first download needed a resume.
+def _confirm_changed(deps: Services, row: Recording, part: Path) -> Download:
+    """A second, separate download of a recording whose resume found the source changed.
 
-    A resumed file is stitched from two or more responses; if the source changed its bytes in
-    between, the stitch is a file that never existed at the source, and hashing it as it grew
-    cannot tell. Equal hashes of two independent downloads prove the stitch; different ones
-    prove the source changed, and the caller quarantines the recording with both hashes.
-    The confirmation starts from nothing and is deleted at once (it only needs its hash).
+    A resumed file is stitched from two or more responses; the source checks each resume
+    against the bytes on disk (an overlap re-read before the offset, and ``If-Range`` where
+    it sends validators), so a resume that matched costs nothing more. When one did not, the
+    stitch may be a file that never existed at the source: a separate full download tells.
+    Different hashes quarantine the recording with both; equal ones (the source answered a
+    changed validator with its whole new version) archive it. The confirmation starts from
+    nothing and is deleted at once (it only needs its hash).
     """
     confirm = part.with_name(part.name.removesuffix(".part") + ".confirm")
     confirm.unlink(missing_ok=True)
@@ -105,8 +107,8 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
     part = final.with_name(final.name + ".part")
     try:
         result = _download(deps, row, part)
-        if result.resumes:
-            second = _confirm_resumed(deps, row, part)
+        if result.changed_at_resume is not None:
+            second = _confirm_changed(deps, row, part)
             report.downloaded_bytes += second.size_bytes
             if second.sha256 != result.sha256:
                 part.unlink(missing_ok=True)
@@ -119,6 +121,7 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
                         "first_sha256": result.sha256,
                         "second_sha256": second.sha256,
                         "first_resumes": result.resumes,
+                        "changed_at_resume": result.changed_at_resume,
                         "why": "a resumed download and a separate full download differ",
                     },
                     source_sha256=result.sha256,

@@ -138,18 +138,21 @@ def process_recording(deps: Services, recording_id: str) -> StepReport:
     recording is skipped here: it is the other worker's now.
     """
     report = StepReport(recording_id, Outcome.SKIPPED, S.DISCOVERED)
-    lost = False
+    lost = released = False
     try:
         with ClaimHeartbeat(deps, recording_id):
             row = deps.catalog.get(recording_id)
             report.state = row.state
             row = _advance(deps, row, report)
+            # The last commit (archived, failed, deferred) usually let go of the claim
+            # itself: a separate release would be one more write transaction per recording.
+            released = row.claimed_by is None
     except ClaimLost as exc:
         log.warning("claim lost recording_id=%s: %s", recording_id, exc)
         report.outcome, report.error, lost = Outcome.SKIPPED, str(exc), True
         return report
     finally:
-        if not lost:
+        if not lost and not released:
             try:
                 deps.catalog.release(recording_id, worker=deps.worker)
             except CatalogError:

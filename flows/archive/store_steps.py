@@ -22,6 +22,7 @@ from models.policy.retention import derivative_for, retain_until
 from models.policy.rules import Rule
 from models.tables import ArchivedObject, Recording
 from storage import media
+from storage.s3.objects import LockMode
 from storage.s3.store import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,12 @@ def _ensure_locked(deps: Services, found: ObjectInfo, *, until: datetime | None,
     deps.store.ensure_retention(found.key, found.version_id, until, lock)
 
 
+def _may_exist(deps: Services, key: str) -> bool:
+    """Whether to look for an earlier copy of ``key``: not when the run's listing of that
+    day proves there is none (``flows.archive.known_keys``)."""
+    return deps.known_keys is None or deps.known_keys.may_exist(key)
+
+
 def _upload_one(
     deps: Services,
     row: Recording,
@@ -97,13 +104,19 @@ def _upload_one(
     key = _key(row, path.name)
     size = path.stat().st_size
     until, lock = _lock_for(deps, row, rule)
-    existing = deps.store.find_verified_copy(key, sha256=sha256, size_bytes=size)
+    existing = (
+        deps.store.find_verified_copy(key, sha256=sha256, size_bytes=size)
+        if _may_exist(deps, key)
+        else None
+    )
     uploaded = 0
     if existing is not None:
         version_id = existing.version_id
         log.info("object already archived recording_id=%s key=%s", row.recording_id, key)
         _ensure_locked(deps, existing, until=until, lock=lock)
     else:
+        if deps.known_keys is not None:
+            deps.known_keys.writing(key)
         metadata = _object_metadata(row, kind)
         if info is not None and kind != "original":
             metadata[CODEC_META] = info.codec_summary()
@@ -117,6 +130,8 @@ def _upload_one(
             metadata=metadata,
             retain_until=until,
             lock_mode=lock,
+            # The verify step confirms the lock with the HeadObject that checks the bytes.
+            confirm_lock=False,
         )
         version_id, uploaded = put.version_id, size
     obj = ArchivedObject(
@@ -147,7 +162,7 @@ def _adoptable_derivative(
     ``verify`` of the UPLOADED step still re-checks the adopted object's bytes.
     """
     key = _key(row, name)
-    found: ObjectInfo | None = deps.store.head(key)
+    found: ObjectInfo | None = deps.store.head(key) if _may_exist(deps, key) else None
     if found is None:
         return None
     meta = found.metadata
@@ -180,13 +195,24 @@ def _adoptable_derivative(
     )
 
 
+def _original_info(row: Recording, original: Path) -> media.MediaInfo:
+    """The download step's probe of these same bytes (the size was just checked): a second
+    ffprobe process per recording only when the catalog has none (rows from before it did)."""
+    if row.probe and row.probe.get("size_bytes") == original.stat().st_size:
+        try:
+            return media.MediaInfo.from_dict(row.probe)
+        except (KeyError, TypeError, ValueError):
+            log.info("stored probe unreadable, probing again recording_id=%s", row.recording_id)
+    return media.probe(original)
+
+
 def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
     original = original_path(deps, row)
     if not original.exists() or original.stat().st_size != row.source_size_bytes:
         # The work file is gone (another machine, a cleaned work dir): download again.
         return move(deps, row, S.READY, "work_file_missing"), None
     rule = _rule(deps, row)
-    original_info = media.probe(original)
+    original_info = _original_info(row, original)
     objects = []
     obj, sent = _upload_one(
         deps,
@@ -251,6 +277,15 @@ def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
     return moved, None
 
 
+def _lock_mode(value: str | None) -> LockMode | None:
+    """The catalog column as the store's type (only the two S3 modes are ever written)."""
+    if value == "GOVERNANCE":
+        return "GOVERNANCE"
+    if value == "COMPLIANCE":
+        return "COMPLIANCE"
+    return None
+
+
 def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
     objects = deps.catalog.objects(row.recording_id)
     if not any(o.kind == "original" for o in objects):
@@ -259,7 +294,12 @@ def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
     try:
         for obj in objects:
             result = deps.store.verify(
-                obj.key, version_id=obj.version_id, sha256=obj.sha256, size_bytes=obj.size_bytes
+                obj.key,
+                version_id=obj.version_id,
+                sha256=obj.sha256,
+                size_bytes=obj.size_bytes,
+                retain_until=obj.retain_until,
+                lock_mode=_lock_mode(obj.lock_mode),
             )
             obj.checksum_method = result.method
             obj.verified_at = deps.clock()

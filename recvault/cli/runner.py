@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -30,10 +30,14 @@ from flows.archive.summary import RunSummary
 from flows.backfill.run import BackfillReport, ChunkListener
 from flows.reconcile.run import ReconcileReport
 from flows.retention.steps import RetentionRun
+from flows.services import Services
 from models.errors import SourceAuthError, SourceUnavailable
 from models.ports import RecordingSource
 from models.tables import Backfill
 from recvault.wiring import ServicesFactory
+
+if TYPE_CHECKING:  # botocore only where a bucket is checked
+    from storage.s3.check import BucketReport
 
 
 def quiet_prefect_tracebacks() -> None:
@@ -63,7 +67,6 @@ def prefect_server_configured() -> bool:
 
 def preflight(factory: ServicesFactory) -> None:
     """Fail fast with one line, before any run starts, on what can be checked locally."""
-    from flows.archive.runlock import ensure_run_lock_free
     from storage import media
 
     media.require_tools()  # a missing ffprobe stops the run before it touches a recording
@@ -73,13 +76,21 @@ def preflight(factory: ServicesFactory) -> None:
         factory, settings=factory.settings.model_copy(update={"shared_rate_limits": False})
     )
     with checks.open() as services:
-        ensure_run_lock_free(services)
-        for source in services.sources.values():
-            check_source(source)
-        services.work.prepare()
-        services.store.ensure_usable(
-            require_object_lock=services.policy.requires_object_lock, require_versioning=True
-        )
+        preflight_checks(services)
+
+
+def preflight_checks(services: Services) -> BucketReport:
+    """The preflight on services already open; returns the bucket's report, so a run on the
+    same services need not ask the bucket again."""
+    from flows.archive.runlock import ensure_run_lock_free
+
+    ensure_run_lock_free(services)
+    for source in services.sources.values():
+        check_source(source)
+    services.work.prepare()
+    return services.store.ensure_usable(
+        require_object_lock=services.policy.requires_object_lock, require_versioning=True
+    )
 
 
 def check_source(source: RecordingSource) -> None:
@@ -103,16 +114,21 @@ def check_source(source: RecordingSource) -> None:
 def run_archive_cli(
     factory: ServicesFactory, since: datetime | None, until: datetime | None, *, progress: bool
 ) -> RunSummary:
-    preflight(factory)
     if prefect_server_configured():
+        preflight(factory)
         return _run_archive_flow(factory, since, until)
     from flows.archive.run import run_archive_locally
+    from storage import media
 
+    media.require_tools()
+    # In process, the checks and the run share one set of services: building them (clients,
+    # catalog, policy) and asking the bucket twice cost a no-op run about a second.
     with factory.open() as services:
+        bucket = preflight_checks(services)
         if not progress:
-            return run_archive_locally(services, since, until)
+            return run_archive_locally(services, since, until, bucket=bucket)
         with _progress_bar() as listener:
-            return run_archive_locally(services, since, until, on_progress=listener)
+            return run_archive_locally(services, since, until, on_progress=listener, bucket=bucket)
 
 
 def _run_archive_flow(

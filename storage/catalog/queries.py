@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlmodel import col
 from models.errors import CatalogError
 from models.identity import identity_variants
 from models.scope import EVERYTHING, ClaimScope
-from models.states import IN_PROGRESS
+from models.states import IN_PROGRESS, RecordingState
 from models.tables import ArchivedObject, AuditEvent, Recording
 from storage.catalog.rows import object_values, require_aware, states_for_status
 
@@ -110,10 +110,16 @@ def in_scope(stmt: Any, scope: ClaimScope) -> Any:
     return stmt
 
 
-def next_due_at(session: Session, scope: ClaimScope = EVERYTHING) -> datetime | None:
-    """The earliest retry time among unclaimed in-progress recordings that are waiting."""
+def next_due_at(
+    session: Session,
+    scope: ClaimScope = EVERYTHING,
+    states: Collection[RecordingState] = IN_PROGRESS,
+) -> datetime | None:
+    """The earliest retry time among unclaimed recordings in ``states`` (in progress only)
+    that are waiting."""
+    wanted = sorted(s.value for s in states if s in IN_PROGRESS)
     stmt = sa.select(sa.func.min(col(Recording.next_attempt_at))).where(
-        col(Recording.state).in_(sorted(s.value for s in IN_PROGRESS)),
+        col(Recording.state).in_(wanted),
         col(Recording.claimed_by).is_(None),
         col(Recording.next_attempt_at).is_not(None),
     )

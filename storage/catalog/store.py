@@ -10,7 +10,7 @@ touches the database again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -393,9 +393,11 @@ class Catalog(RetentionCatalog, TranscriptCatalog, ReadingCatalog):
         with self._tx() as session:
             return queries.counts_by_state(session)
 
-    def next_due_at(self, scope: ClaimScope = EVERYTHING) -> datetime | None:
+    def next_due_at(
+        self, scope: ClaimScope = EVERYTHING, states: Collection[RecordingState] = IN_PROGRESS
+    ) -> datetime | None:
         with self._tx() as session:
-            return queries.next_due_at(session, scope)
+            return queries.next_due_at(session, scope, states)
 
     def last_window_end(self) -> datetime | None:
         with self._tx() as session:

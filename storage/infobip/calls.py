@@ -309,6 +309,7 @@ class CallsSource:
             sha256=result.sha256,
             resumes=result.resumes,
             content_type=result.content_type,
+            changed_at_resume=result.changed_at,
         )
 
     # --- deletion --------------------------------------------------------------------------------

@@ -265,6 +265,7 @@ class ConversationsSource:
             sha256=result.sha256,
             resumes=result.resumes,
             content_type=result.content_type,
+            changed_at_resume=result.changed_at,
         )
 
     # --- deletion --------------------------------------------------------------------------------

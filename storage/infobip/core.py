@@ -35,7 +35,12 @@ from models.errors import (
     SourceUnavailable,
 )
 from models.ports import SharedRateLimits
-from storage.infobip.download import WorkFile, content_range, stream_body
+from storage.infobip.download import (
+    RESUME_OVERLAP_BYTES,
+    WorkFile,
+    content_range,
+    stream_body,
+)
 from storage.infobip.http import (
     RetryAllowance,
     error_from_response,
@@ -56,6 +61,9 @@ class DownloadResult:
     sha256: str
     resumes: int  # requests sent with a Range header to continue a partial file
     content_type: str | None
+    # A resume found the source's bytes changed (the overlap differed, or the source's
+    # validator did): the file is stitched from two versions. None: every resume matched.
+    changed_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ class ClientStats:
     server_errors: int = 0
     connection_errors: int = 0
     resumes: int = 0
-    bytes_downloaded: int = 0
+    bytes_downloaded: int = 0  # body bytes read, resume overlaps included
 
 
 class _Counters:
@@ -342,7 +350,7 @@ class HttpCore:
         """
         work = WorkFile(dest, expected_size_bytes)
         try:
-            content_type, resumes = self._download_into(
+            content_type, resumes, changed_at = self._download_into(
                 call, work, params, expected_size_bytes, on_progress
             )
             work.finish()
@@ -356,10 +364,11 @@ class HttpCore:
         finally:
             work.close()
         log.debug(
-            "infobip downloaded recording_id=%s bytes=%d resumes=%d",
+            "infobip downloaded recording_id=%s bytes=%d resumes=%d changed_at=%s",
             call.id_text,
             work.size,
             resumes,
+            changed_at,
         )
         return DownloadResult(
             path=dest,
@@ -367,6 +376,7 @@ class HttpCore:
             sha256=work.hasher.hexdigest(),
             resumes=resumes,
             content_type=content_type,
+            changed_at=changed_at,
         )
 
     def _download_into(
@@ -376,16 +386,29 @@ class HttpCore:
         params: Mapping[str, str] | None,
         expected_size_bytes: int | None,
         on_progress: Callable[[int], None] | None,
-    ) -> tuple[str | None, int]:
-        """Run requests until the file is complete; returns (Content-Type, resumes)."""
+    ) -> tuple[str | None, int, int | None]:
+        """Run requests until the file is complete; returns (Content-Type, resumes, the offset
+        of the first resume that found the source's bytes changed).
+
+        A resume is checked without a second download: it re-reads an overlap before its
+        offset and compares it with the file (``storage.infobip.download``), and where the
+        source sent a validator (a strong ``ETag``, else ``Last-Modified``) it also sends
+        ``If-Range``, so a changed source answers 200 with the whole new version.
+        """
         retry = self.allowance(call)
         resumes = 0
         restarted_after_416 = False
+        validator: str | None = None  # of the response the file's first bytes came from
+        changed_at: int | None = None
         while True:
             # identity: Range offsets must count the stored bytes, not a compressed encoding.
             headers = {"Accept": "application/octet-stream", "Accept-Encoding": "identity"}
+            overlap = 0
             if work.size > 0:
-                headers["Range"] = f"bytes={work.size}-"
+                overlap = min(RESUME_OVERLAP_BYTES, work.size)
+                headers["Range"] = f"bytes={work.size - overlap}-"
+                if validator is not None:
+                    headers["If-Range"] = validator
                 resumes += 1
                 self._counters.add("resumes")
             try:
@@ -398,7 +421,7 @@ class HttpCore:
                     full = content_range(response)[2]
                     full = full if full is not None else expected_size_bytes
                     if work.size > 0 and work.size == full:
-                        return None, resumes
+                        return None, resumes, changed_at
                     if work.size > 0 and not restarted_after_416:
                         # The partial file does not belong to this recording: start again once.
                         restarted_after_416 = True
@@ -415,20 +438,36 @@ class HttpCore:
                     response.close()  # before sleeping, so the connection goes back to the pool
                     retry.backoff(error, retry_after(response))
                     continue
+                sent = response_validator(response)
+                if work.size > 0 and changed_at is None:
+                    if response.status_code == 200 and "If-Range" in headers:
+                        changed_at = work.size  # If-Range: the representation is not the same
+                    elif validator is not None and sent is not None and sent != validator:
+                        changed_at = work.size
+                if response.status_code == 200 or validator is None:
+                    validator = sent
                 body = stream_body(
                     response,
                     work,
                     where=call.where,
                     expected_size_bytes=expected_size_bytes,
                     on_progress=on_progress,
+                    overlap=overlap,
                 )
             finally:
                 response.close()
-            self._counters.add("bytes_downloaded", body.received)
+            self._counters.add("bytes_downloaded", body.network_bytes)
+            if body.changed_at is not None and changed_at is None:
+                changed_at = body.changed_at
+                log.warning(
+                    "infobip bytes changed at the source recording_id=%s resume_offset=%d",
+                    call.id_text,
+                    changed_at,
+                )
             if body.dropped:
                 self._counters.add("connection_errors")
             if body.incomplete is None:
-                return response.headers.get("Content-Type"), resumes
+                return response.headers.get("Content-Type"), resumes, changed_at
             if body.received > 0:
                 retry.restart()
             retry.backoff(body.incomplete)
@@ -451,3 +490,13 @@ class HttpCore:
             return redact(message, secret=self._api_key, values=call.redact, personal=call.personal)
 
         return scrub
+
+
+def response_validator(response: httpx.Response) -> str | None:
+    """What ``If-Range`` may carry for this response: a strong ``ETag``, else ``Last-Modified``
+    (a weak ETag never matches in ``If-Range``, so it is no use)."""
+    etag: str | None = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    modified: str | None = response.headers.get("Last-Modified")
+    return modified or None

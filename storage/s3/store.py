@@ -217,10 +217,13 @@ class ObjectStore:
         metadata: Mapping[str, str] = {},
         retain_until: datetime | None = None,
         lock_mode: LockMode | None = None,
+        confirm_lock: bool = True,
     ) -> PutResult:
         """Upload ``path`` as ``key``; the file must still hash to ``sha256``.
 
         Object Lock takes both ``retain_until`` (timezone-aware) and ``lock_mode``.
+        ``confirm_lock=False``: the caller confirms the lock itself (the archive's
+        :meth:`verify` does, with the same HeadObject that checks the bytes).
         """
         if (retain_until is None) != (lock_mode is None):
             raise ValueError("retain_until and lock_mode go together")
@@ -258,7 +261,7 @@ class ObjectStore:
             max_concurrency=self.max_concurrency,
         )
         result = uploader.upload(key, path, digest, common)
-        if retain_until is not None and lock_mode is not None:
+        if confirm_lock and retain_until is not None and lock_mode is not None:
             self.ensure_retention(key, result.version_id, retain_until, lock_mode)
         log.info(
             "s3 put key=%s version_id=%s bytes=%d parts=%d checksum=%s",
@@ -335,13 +338,19 @@ class ObjectStore:
         return url
 
     def ensure_retention(
-        self, key: str, version_id: str | None, until: datetime, mode: LockMode
+        self,
+        key: str,
+        version_id: str | None,
+        until: datetime,
+        mode: LockMode,
+        *,
+        seen: ObjectInfo | None = None,
     ) -> None:
         """Confirm the lock took; apply it when the store dropped it (moto and some stores
-        ignore lock headers on multipart uploads). Never leave evidence unlocked silently."""
+        ignore lock headers on multipart uploads). Never leave evidence unlocked silently.
+        ``seen``: a HeadObject of this version the caller just made (no second one)."""
 
-        def held() -> bool:
-            info = self.head(key, version_id=version_id)
+        def held(info: ObjectInfo | None) -> bool:
             return (
                 info is not None
                 and info.lock_mode == mode
@@ -349,7 +358,7 @@ class ObjectStore:
                 and info.retain_until >= until - timedelta(seconds=1)
             )
 
-        if held():
+        if held(seen or self.head(key, version_id=version_id)):
             return
         log.info("s3 retention missing after upload key=%s version_id=%s", key, version_id)
         args: dict[str, Any] = {
@@ -361,7 +370,7 @@ class ObjectStore:
             args["VersionId"] = version_id
         with self._translated("PutObjectRetention", key=key):
             self._client.put_object_retention(**args)
-        if not held():
+        if not held(self.head(key, version_id=version_id)):
             raise BucketPolicyError(
                 f"{self.where} did not keep the Object Lock retention of s3://{self.bucket}/{key}: "
                 "use a store with Object Lock support or a policy without a lock"
@@ -445,13 +454,26 @@ class ObjectStore:
         return None
 
     def verify(
-        self, key: str, *, version_id: str | None, sha256: str, size_bytes: int
+        self,
+        key: str,
+        *,
+        version_id: str | None,
+        sha256: str,
+        size_bytes: int,
+        retain_until: datetime | None = None,
+        lock_mode: LockMode | None = None,
     ) -> VerifyResult:
+        """Size and SHA-256 of the stored version; with ``retain_until`` and ``lock_mode``
+        also its Object Lock, applied if the store dropped it (:meth:`ensure_retention`)."""
         sha256 = sha256.lower()
         where = f"s3://{self.bucket}/{key}" + (f" version {version_id}" if version_id else "")
         info = self.head(key, version_id=version_id)
         if info is None:
             raise ObjectStoreError(f"{where} is missing at {self.where}: upload it again")
+        if retain_until is not None and lock_mode is not None:
+            self.ensure_retention(
+                key, info.version_id or version_id, retain_until, lock_mode, seen=info
+            )
         if info.size_bytes != size_bytes:
             raise ChecksumMismatch(
                 f"{where} has {info.size_bytes} bytes, expected {size_bytes}: upload it again"
@@ -526,6 +548,16 @@ class ObjectStore:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield _listed(item, version_id=None, is_latest=True)
+
+    def list_keys(self, prefix: str) -> set[str]:
+        """The keys under ``prefix`` that have a current object (what ``head`` would find):
+        one ListObjectsV2 page per thousand keys, instead of a HeadObject per key."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        keys: set[str] = set()
+        with self._translated("ListObjectsV2", key=prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.update(item["Key"] for item in page.get("Contents", []))
+        return keys
 
     def iter_versions(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every version under ``prefix``, newest first per key; delete markers are skipped."""

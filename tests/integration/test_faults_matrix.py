@@ -21,7 +21,8 @@ Outcomes (the README's "what happens when" table is this list):
 - S3 failing PutObject / CompleteMultipartUpload / HeadObject / PutObjectRetention: the recording
   stays PENDING (DOWNLOADED or UPLOADED) with the error and its attempts counted; the next run
   archives it, adopting an object that was uploaded but not committed (and giving it the Object
-  Lock it lacks); an aborted multipart upload leaves no open upload behind;
+  Lock it lacks, which the verification checks before ARCHIVED); an aborted multipart upload
+  leaves no open upload behind;
 - work dir over RECVAULT_WORK_DIR_MAX_BYTES: PENDING (deferred, no attempt counted), the work
   dir never grows past the limit, the next run with room resumes the partial download;
 - media that ffprobe cannot read: QUARANTINED with its hash.
@@ -311,11 +312,12 @@ CASES: dict[str, Case] = {
         arm=lambda f: f.arm("CompleteMultipartUpload", status=500, code="InternalError"),
         between=after_outage,
     ),
-    # Stores that drop lock headers on multipart uploads get the retention set afterwards; a
-    # failure there leaves an uploaded, unlocked object that the next run adopts and locks.
+    # Stores that drop lock headers on multipart uploads get the retention set when the
+    # upload is verified; a failure there leaves the recording UPLOADED with an unlocked
+    # object, which the next run's verification locks (never archived unlocked).
     "s3-put-retention": Case(
         audio(count=3, size_bytes={0: 6 * MiB}),
-        pending_after("PutObjectRetention", {"DOWNLOADED"}, only=0),
+        pending_after("PutObjectRetention", {"UPLOADED"}, only=0),
         second=all_archived,
         env={
             **OUTAGE_ENV,

@@ -27,7 +27,10 @@ POLICY = Policy.loads(
     'version = 1\n[[rules]]\nname = "keep"\nretention = "1y"\nderivative = "none"\n'
     'object_lock_mode = "none"\n'
 )
-SCENARIO = Scenario(seed=8, count=3, video_ratio=0.0, composed_ratio=0.0, legs_weights=(1, 0, 0))
+# MP3s: a plain PCM WAV is described from its header and never needs ffprobe (storage/riff.py).
+SCENARIO = Scenario(
+    seed=8, count=3, video_ratio=0.0, mp3_ratio=1.0, composed_ratio=0.0, legs_weights=(1, 0, 0)
+)
 
 
 def _tool(tmp_path: Path, name: str, body: str) -> str:

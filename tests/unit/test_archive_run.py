@@ -4,15 +4,26 @@ preparation within its budget, and a rerun that archives nothing twice."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 
 from flows.archive.run import run_archive_locally
-from models.errors import BucketPolicyError, CatalogLocked
+from models.errors import BucketPolicyError, CatalogLocked, ObjectStoreError, SourceUnavailable
 from models.policy.rules import Policy
 from tests.unit.conftest import MakeServices
-from tests.unit.fakes import T0, FakeServices, gone, not_media, preparing, ready, tiny_wav
+from tests.unit.fakes import (
+    T0,
+    FakeServices,
+    Serve,
+    gone,
+    not_media,
+    preparing,
+    ready,
+    tiny_wav,
+    waiting,
+)
 
 SINCE, UNTIL = T0 - timedelta(hours=1), T0 + timedelta(days=1)
 
@@ -159,3 +170,115 @@ def test_an_erased_persons_earlier_recordings_are_not_archived_again(
     assert "missed" not in {r.recording_id for r, _ in svc.catalog.search()}
     skipped = [e for e in svc.catalog.audit_events() if e.event == "erased_recordings_skipped"]
     assert [(e.detail or {})["recordings"] for e in skipped] == [["missed"]]
+
+
+def test_a_run_returns_at_once_when_only_retries_are_pending(
+    make_services: MakeServices,
+) -> None:
+    """A retry back-off is the next run's work: the run does not sleep for it, however soon
+    it ends (it used to wait up to RECVAULT_PREPARE_WAIT_S)."""
+    svc = make_services(
+        running_clock=True, retry_backoff_s=3.0, not_ready_retry_s=3.0, prepare_wait_s=60.0
+    )
+    svc.fake_source.add_many(2, tiny_wav)
+    (flaky,) = svc.fake_source.add_many(1, tiny_wav, prefix="flaky")
+    svc.fake_source.script_downloads(flaky, Serve(fail=SourceUnavailable("connection reset")))
+    svc.fake_source.add("later", tiny_wav(9), readiness=[waiting()])
+
+    started = time.monotonic()
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    # Neither was worked on again: the run ended before their 3 s were up.
+    assert dict(summary.outcomes) == {"archived": 2, "retry": 1, "waiting": 1}
+    assert time.monotonic() - started < 3.0
+    assert svc.row(flaky).state == "READY" and svc.row(flaky).next_attempt_at is not None
+
+
+def test_waiting_for_retries_within_the_run_is_opt_in(make_services: MakeServices) -> None:
+    svc = make_services(
+        running_clock=True, retry_backoff_s=0.2, prepare_wait_s=10.0, wait_for_retries=True
+    )
+    (flaky,) = svc.fake_source.add_many(1, tiny_wav)
+    svc.fake_source.script_downloads(flaky, Serve(fail=SourceUnavailable("connection reset")))
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"retry": 1, "archived": 1}
+    assert svc.row(flaky).state == "ARCHIVED"
+
+
+def test_a_recording_whose_last_commit_let_go_of_its_claim_needs_no_release(
+    svc: FakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archived, failed and deferred recordings are released by their last transition; a
+    separate release would be one more write transaction per recording."""
+    released: list[str] = []
+    real_release = svc.catalog.release
+
+    def counting(recording_id: str, *, worker: str) -> None:
+        released.append(recording_id)
+        real_release(recording_id, worker=worker)
+
+    monkeypatch.setattr(svc.catalog, "release", counting)
+    svc.fake_source.add_many(2, tiny_wav)
+    svc.fake_source.add("gone", tiny_wav(8), readiness=[gone()])
+    svc.fake_source.add("late", tiny_wav(9), readiness=[waiting()])
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"archived": 2, "failed": 1, "waiting": 1}
+    assert released == []
+    assert all(row.claimed_by is None for row, _ in svc.catalog.search())
+
+
+def test_a_run_lists_each_day_once_instead_of_looking_up_every_key(
+    svc: FakeServices,
+) -> None:
+    """New recordings: one listing of their day, no lookup of an earlier copy per upload."""
+    svc.fake_source.add_many(5, tiny_wav)
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"archived": 5}
+    assert svc.fake_store.calls["list_keys"] == 1  # all five started on one day
+    assert svc.fake_store.calls["find_verified_copy"] == 0
+    assert len(svc.fake_store.uploads) == 5 and svc.known_keys is None
+
+
+def test_a_key_the_listing_shows_is_still_adopted_not_uploaded_again(
+    svc: FakeServices,
+) -> None:
+    """An upload whose commit was lost (the run died): the next run's listing shows the key,
+    and the object is adopted."""
+    (rid,) = svc.fake_source.add_many(1, tiny_wav)
+    svc.fake_store.fail("put_file", ObjectStoreError("connection reset"), after=True)
+    first = run_archive_locally(svc, SINCE, UNTIL)
+    assert dict(first.outcomes) == {"retry": 1}
+    assert len(svc.fake_store.uploads) == 1
+    assert svc.fake_store.calls["find_verified_copy"] == 0
+    svc.fake_clock.advance(60)  # past the back-off
+
+    second = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(second.outcomes) == {"archived": 1}
+    assert len(svc.fake_store.uploads) == 1  # adopted
+    assert svc.fake_store.calls["find_verified_copy"] == 1
+    assert svc.row(rid).state == "ARCHIVED"
+
+
+def test_a_retry_within_the_run_finds_the_object_its_failed_attempt_uploaded(
+    make_services: MakeServices,
+) -> None:
+    """The day was listed before the upload; the attempt's put landed but its answer was
+    lost. The retry in the same run must look again (the run noted the key), not upload a
+    second version."""
+    svc = make_services(running_clock=True, retry_backoff_s=0.0)
+    (rid,) = svc.fake_source.add_many(1, tiny_wav)
+    svc.fake_store.fail("put_file", ObjectStoreError("connection reset"), after=True)
+
+    summary = run_archive_locally(svc, SINCE, UNTIL)
+
+    assert dict(summary.outcomes) == {"retry": 1, "archived": 1}
+    assert len(svc.fake_store.uploads) == 1  # adopted by the retry
+    assert svc.fake_store.calls["find_verified_copy"] == 1
+    assert svc.row(rid).state == "ARCHIVED"

@@ -18,6 +18,8 @@ from flows.archive.steps import Outcome
 from models.errors import CatalogUnavailable, ObjectStoreError
 from models.policy.rules import Policy
 from models.states import RecordingState
+from models.tables import Recording
+from storage import media
 from storage.catalog.store import Catalog
 from tests.unit.conftest import MakeServices
 from tests.unit.fakes import FakeServices, fresh_catalog, tiny_wav
@@ -85,13 +87,16 @@ def test_an_upload_whose_answer_was_lost_is_adopted_not_uploaded_again(
     assert obj.version_id == first_version and obj.verified_at is not None
 
 
-def test_an_adopted_object_that_missed_its_lock_gets_it(svc: FakeServices) -> None:
+def test_an_object_that_missed_its_lock_gets_it_before_it_is_archived(
+    svc: FakeServices,
+) -> None:
     """A store that drops lock headers (moto on multipart) and a retention call that failed:
-    the object exists unlocked; the rerun adopts it and locks it."""
+    the object exists unlocked and the recording stays UPLOADED (the verification confirms
+    the lock); the rerun locks it, never uploading again."""
     svc.fake_store.keeps_lock_headers = False
     svc.fake_source.add("r1", tiny_wav())
     svc.fake_store.fail("ensure_retention", SLOW_DOWN)
-    _archive_until(svc, "r1", S.DOWNLOADED)
+    _archive_until(svc, "r1", S.UPLOADED)
     (key,) = svc.fake_store.object_keys()
     unlocked = svc.fake_store.head(key)
     assert unlocked is not None and unlocked.lock_mode is None
@@ -292,3 +297,40 @@ def test_without_object_lock_on_the_bucket_objects_are_archived_unlocked(
 
     (obj,) = svc.catalog.objects("r1")
     assert obj.lock_mode is None and obj.retain_until is None
+
+
+def test_the_upload_reuses_the_download_probe(
+    svc: FakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ffprobe process per recording: the upload reads the probe the download stored."""
+    probed: list[str] = []
+    real_probe = media.probe
+
+    def counting(path: Path, **kwargs: Any) -> media.MediaInfo:
+        probed.append(path.name)
+        return real_probe(path, **kwargs)
+
+    monkeypatch.setattr(media, "probe", counting)
+    svc.fake_source.add("r1", tiny_wav())
+    svc.discover()
+
+    assert svc.advance("r1").outcome == Outcome.ARCHIVED
+
+    assert probed == ["original.wav"]
+    (original,) = svc.catalog.objects("r1")
+    assert original.codec == "pcm_s16le" and original.duration_s is not None
+
+
+def test_an_unreadable_stored_probe_is_probed_again(svc: FakeServices) -> None:
+    svc.fake_source.add("r1", tiny_wav())
+    svc.fake_store.fail("put_file", SLOW_DOWN)
+    _archive_until(svc, "r1", S.DOWNLOADED)
+    # A probe without a format name, as an older version might have stored.
+    with svc.catalog._tx(write=True) as session:
+        row = session.get(Recording, "r1")
+        assert row is not None
+        row.probe = {"size_bytes": len(tiny_wav())}
+
+    assert _rerun_when_due(svc, "r1") == Outcome.ARCHIVED
+    (original,) = svc.catalog.objects("r1")
+    assert original.codec == "pcm_s16le"

@@ -157,4 +157,5 @@ def test_one_client_shared_by_threads(tmp_path: Path) -> None:
     assert failures == []
     assert digests == [hashlib.sha256(data).hexdigest()] * 30
     assert stats.requests == 30 + 30 * 2 and stats.resumes == 30
-    assert stats.bytes_downloaded == 30 * len(data)
+    # Each resume re-reads the 100 kB already on disk (all of it is within the overlap).
+    assert stats.bytes_downloaded == 30 * (len(data) + 100_000)

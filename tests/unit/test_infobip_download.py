@@ -15,6 +15,7 @@ from models.errors import (
     SourceUnavailable,
 )
 from storage.infobip.client import CHUNK_BYTES
+from storage.infobip.download import RESUME_OVERLAP_BYTES as OVERLAP
 from tests.unit.infobip_fakes import (
     FakeClock,
     MediaServer,
@@ -61,8 +62,10 @@ def test_connection_dropped_mid_body_resumes_with_range(dest: Path) -> None:
         stats = client.stats
     assert result.sha256 == SHA and result.size_bytes == len(DATA)
     assert result.resumes == 1 and stats.resumes == 1 and stats.connection_errors == 1
-    assert [range_start(r) for r in server.requests] == [None, cut]
-    assert stats.bytes_downloaded == len(DATA)
+    assert result.changed_at is None
+    # The resume re-reads the overlap before its offset, compares it, then continues.
+    assert [range_start(r) for r in server.requests] == [None, cut - OVERLAP]
+    assert stats.bytes_downloaded == len(DATA) + OVERLAP
     assert len(clock.sleeps) == 1
 
 
@@ -77,18 +80,22 @@ def test_short_body_without_error_resumes(dest: Path) -> None:
     server.faults = [short]
     with make_client(server) as client:
         result = client.download("rec-1", dest)
-    assert result.sha256 == SHA and result.resumes == 1
-    assert [range_start(r) for r in server.requests] == [None, 1000]
+    assert result.sha256 == SHA and result.resumes == 1 and result.changed_at is None
+    # A partial file smaller than the overlap is re-read and compared whole.
+    assert [range_start(r) for r in server.requests] == [None, 0]
 
 
 def test_several_drops_each_resume_from_the_bytes_written(dest: Path) -> None:
     server = MediaServer(DATA)
-    server.faults = [lambda request: server.serve(request, drop_after=500_000)] * 5
+    step = 300_000
+    first = OVERLAP + step
+    server.faults = [lambda request: server.serve(request, drop_after=first)] * 5
     with make_client(server, max_retries=2) as client:
         result = client.download("rec-1", dest)
-    # Each drop made progress, so five resumes fit although max_retries is 2.
-    assert result.sha256 == SHA and result.resumes == 5
-    assert [range_start(r) for r in server.requests] == [None, *[500_000 * k for k in range(1, 6)]]
+    # Each drop made progress past the overlap, so five resumes fit although max_retries is 2.
+    assert result.sha256 == SHA and result.resumes == 5 and result.changed_at is None
+    sizes = [first + step * k for k in range(5)]
+    assert [range_start(r) for r in server.requests] == [None, *[n - OVERLAP for n in sizes]]
 
 
 def test_drops_without_progress_exhaust_retries(dest: Path) -> None:
@@ -107,9 +114,9 @@ def test_existing_partial_file_is_hashed_and_resumed(dest: Path) -> None:
         result = client.download("rec-1", dest, expected_size_bytes=len(DATA))
         stats = client.stats
     assert result.sha256 == SHA and dest.read_bytes() == DATA
-    assert [range_start(r) for r in server.requests] == [2_000_000]
-    assert result.resumes == 1
-    assert stats.bytes_downloaded == len(DATA) - 2_000_000
+    assert [range_start(r) for r in server.requests] == [2_000_000 - OVERLAP]
+    assert result.resumes == 1 and result.changed_at is None
+    assert stats.bytes_downloaded == len(DATA) - 2_000_000 + OVERLAP
 
 
 def test_server_ignoring_range_restarts_from_zero(dest: Path) -> None:
@@ -120,7 +127,8 @@ def test_server_ignoring_range_restarts_from_zero(dest: Path) -> None:
     with make_client(server) as client:
         result = client.download("rec-1", dest)
     assert result.sha256 == SHA and dest.read_bytes() == DATA
-    assert len(server.requests) == 1 and range_start(server.requests[0]) == 37
+    assert len(server.requests) == 1 and range_start(server.requests[0]) == 0
+    assert result.changed_at is None  # no validator was sent: nothing is known to have changed
 
 
 def test_416_with_complete_local_file_is_done(dest: Path) -> None:
@@ -143,7 +151,7 @@ def test_416_on_a_wrong_partial_file_restarts_once(dest: Path) -> None:
     with make_client(server) as client:
         result = client.download("rec-1", dest)
     assert result.sha256 == SHA
-    assert [range_start(r) for r in server.requests] == [100, None]
+    assert [range_start(r) for r in server.requests] == [0, None]
 
 
 def test_repeated_416_is_an_integrity_error(dest: Path) -> None:
@@ -159,7 +167,7 @@ def test_repeated_416_is_an_integrity_error(dest: Path) -> None:
 
 def test_content_range_not_at_offset_is_rejected(dest: Path) -> None:
     dest.parent.mkdir(parents=True)
-    dest.write_bytes(DATA[:1000])
+    dest.write_bytes(DATA[:2_000_000])
     server = MediaServer(DATA)
     headers = {"Content-Range": f"bytes 0-{len(DATA) - 1}/{len(DATA)}"}
     server.faults = [lambda request: httpx.Response(206, headers=headers, content=DATA)]

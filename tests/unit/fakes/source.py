@@ -12,7 +12,9 @@ Each recording the source holds has bytes and two scripts, both consumed one cal
 Downloads behave like ``InfobipClient.download``: bytes go to ``dest``, a partial file already
 there is resumed (counted in ``Download.resumes``), ``on_progress`` gets the file's size after
 every chunk, and the returned SHA-256 is that of the whole file, so bytes that change between a
-partial download and its resumption give a stitched file that never existed at the source.
+partial download and its resumption give a stitched file that never existed at the source;
+like the client, a resume compares the bytes before its offset and reports where they differ
+(``Download.changed_at_resume``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from models.ports import (
     SourceRecording,
 )
 from models.tables import Recording
+from storage.infobip.download import RESUME_OVERLAP_BYTES
 
 CHUNK_BYTES = 16 * 1024
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -211,6 +214,14 @@ class FakeSource:
     ) -> Download:
         offset = dest.stat().st_size if dest.exists() else 0
         resumes = serve.resumes + (1 if offset else 0)
+        changed_at: int | None = None
+        if offset:
+            # Like the client: the bytes before the resume offset are re-read and compared.
+            start = max(0, offset - RESUME_OVERLAP_BYTES)
+            with dest.open("rb") as held_part:
+                held_part.seek(start)
+                if held_part.read(offset - start) != data[start:offset]:
+                    changed_at = offset
         end = offset + serve.partial_bytes if serve.fail is not None else len(data)
         with dest.open("ab") as out:
             for start in range(offset, min(end, len(data)), CHUNK_BYTES):
@@ -229,6 +240,7 @@ class FakeSource:
             sha256=digest,
             resumes=resumes,
             content_type="audio/wav",
+            changed_at_resume=changed_at,
         )
 
     def deletion_unavailable(self) -> str | None:

@@ -246,6 +246,7 @@ class FakeStore:
         metadata: Mapping[str, str] = {},
         retain_until: datetime | None = None,
         lock_mode: LockMode | None = None,
+        confirm_lock: bool = True,
     ) -> PutResult:
         if (retain_until is None) != (lock_mode is None):
             raise ValueError("retain_until and lock_mode go together")
@@ -283,7 +284,7 @@ class FakeStore:
                 data=data,
             )
             self.uploads.append(key)
-        if retain_until is not None and lock_mode is not None:
+        if confirm_lock and retain_until is not None and lock_mode is not None:
             self.ensure_retention(key, version_id, retain_until, lock_mode)
         if fault is not None:
             raise fault.error
@@ -297,7 +298,13 @@ class FakeStore:
         )
 
     def ensure_retention(
-        self, key: str, version_id: str | None, until: datetime, mode: LockMode
+        self,
+        key: str,
+        version_id: str | None,
+        until: datetime,
+        mode: LockMode,
+        *,
+        seen: ObjectInfo | None = None,
     ) -> None:
         fault = self._enter("ensure_retention", key)
         with self._lock:
@@ -341,10 +348,20 @@ class FakeStore:
         return None
 
     def verify(
-        self, key: str, *, version_id: str | None, sha256: str, size_bytes: int
+        self,
+        key: str,
+        *,
+        version_id: str | None,
+        sha256: str,
+        size_bytes: int,
+        retain_until: datetime | None = None,
+        lock_mode: LockMode | None = None,
     ) -> VerifyResult:
-        """Re-reads the stored bytes (the store's checksums are never trusted here)."""
+        """Re-reads the stored bytes (the store's checksums are never trusted here), and
+        confirms the lock like the real store."""
         fault = self._enter("verify", key)
+        if retain_until is not None and lock_mode is not None and fault is None:
+            self.ensure_retention(key, version_id, retain_until, lock_mode)
         where = f"s3://{self.bucket}/{key}" + (f" version {version_id}" if version_id else "")
         with self._lock:
             self.verified.append((key, version_id))
@@ -411,6 +428,12 @@ class FakeStore:
         with self._lock:
             version = self._version(key, version_id)
             return None if version is None else version.data
+
+    def list_keys(self, prefix: str) -> set[str]:
+        self._enter("list_keys", prefix)
+        with self._lock:
+            keys = {key for key, _ in self.versions if key.startswith(prefix)}
+            return {key for key in keys if self._latest(key) is not None}
 
     def object_keys(self) -> list[str]:
         with self._lock:
