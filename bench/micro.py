@@ -3,7 +3,6 @@ cost of recvault's transcode against ffmpeg run directly, and the catalog search
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import statistics
 import subprocess
@@ -134,18 +133,3 @@ def _timed(call: Callable[[], None]) -> float:
     started = time.perf_counter()
     call()
     return time.perf_counter() - started
-
-
-def catalog_search(quick: bool) -> dict[str, Any] | None:
-    """The hook for ``bench/bench_search.py`` (written on the auditor-cli branch): when it is
-    there and has ``run(quick: bool) -> dict`` with ``p50_ms`` and ``p95_ms``, its figures
-    join the table; otherwise the row says it is not measured here."""
-    try:
-        module = importlib.import_module("bench.bench_search")
-    except ImportError:
-        return None
-    run = getattr(module, "run", None)
-    if run is None:
-        return None
-    figures: dict[str, Any] = run(quick=quick)
-    return figures
