@@ -31,7 +31,8 @@ SINCE, UNTIL = T0 - timedelta(hours=1), T0 + timedelta(days=1)
 @pytest.fixture
 def running(make_services: MakeServices) -> FakeServices:
     """The run loop sleeps in real time until deferred work is due: the clock runs."""
-    return make_services(running_clock=True, prepare_poll_s=0.05, prepare_wait_s=10.0)
+    # A budget far above what the tests need: a loaded machine must not end the wait early.
+    return make_services(running_clock=True, prepare_poll_s=0.05, prepare_wait_s=60.0)
 
 
 def test_a_dozen_recordings_are_archived_by_four_workers(running: FakeServices) -> None:
