@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     prepare_wait_s: float = Field(120.0, ge=0)  # how long one run waits for preparations
     # Opt-in: also wait (within prepare_wait_s) for retry back-offs and media not final yet.
     wait_for_retries: bool = False
-    not_ready_retry_s: float = Field(300.0, ge=0)  # media not final yet: look again after this
+    # Media not final yet: look again after this. At least 1 s: a recording that is not ready
+    # would otherwise be claimed again at once, again and again, while a run has other work.
+    not_ready_retry_s: float = Field(300.0, ge=1)
     retry_backoff_s: float = Field(30.0, ge=0)  # first back-off after a failed attempt; doubles
     http_timeout_s: float = Field(30.0, gt=0)
     metadata_rate_per_s: float = Field(10.0, gt=0)

@@ -37,6 +37,8 @@ def test_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("RECVAULT_DATABASE_URL", "postgress://x/y", "RECVAULT_DATABASE_URL is invalid"),
         ("RECVAULT_S3_CHECKSUM", "md5", "RECVAULT_S3_CHECKSUM is invalid"),
         ("RECVAULT_INFOBIP_API_KEY", "  ", "RECVAULT_INFOBIP_API_KEY is invalid"),
+        # 0 claimed a not-ready recording again at once, endlessly, while a run had other work.
+        ("RECVAULT_NOT_READY_RETRY_S", "0", "RECVAULT_NOT_READY_RETRY_S is invalid"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_variable(
