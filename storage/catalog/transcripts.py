@@ -110,13 +110,12 @@ class TranscriptCatalog:
         with self._tx(write=True) as session:
             # Two runs may archive the same conversation at once: the first row wins the
             # insert, the other run's version (a real object version too) becomes the next one.
-            first = ConversationTranscript(
+            values = {
                 **row.model_dump(exclude={"versions", "archived_at", "updated_at"}),
-                versions=1,
-                archived_at=at,
-                updated_at=at,
-            )
-            values = {c.name: getattr(first, c.name) for c in ConversationTranscript.__table__.c}  # type: ignore[attr-defined]
+                "versions": 1,
+                "archived_at": at,
+                "updated_at": at,
+            }
             inserted = insert_ignoring_conflict(
                 session, ConversationTranscript, "conversation_id", values
             )
