@@ -16,6 +16,7 @@ from typing import Any
 
 from flows.services import Services
 from models.errors import RecvaultError
+from models.hops import Hop
 from models.states import RecordingState
 from models.tables import Recording
 
@@ -91,6 +92,7 @@ def fail(
     retryable: bool,
     retry_at: datetime | None = None,
     reset_to: RecordingState | None = None,
+    via: Hop | None = None,
 ) -> StepResult:
     """Count a failed attempt: FAILED when final, else retried at ``retry_at`` (default: the
     back-off for this attempt), optionally from an earlier state."""
@@ -104,34 +106,95 @@ def fail(
         retry_at=retry_at or backoff_until(deps, row.attempts + 1),
         worker=deps.worker,
         reset_to=reset_to,
+        via=_hops(via),
     )
+    _committed(via)
     return failed, Outcome.FAILED if failed.state == S.FAILED else Outcome.RETRY
 
 
 def move(
-    deps: Services, row: Recording, to: RecordingState, event: str, **fields: Any
+    deps: Services,
+    row: Recording,
+    to: RecordingState,
+    event: str,
+    *,
+    via: Hop | None = None,
+    **fields: Any,
 ) -> Recording:
-    return deps.catalog.transition(
+    moved = deps.catalog.transition(
         row.recording_id,
         to,
         actor=deps.worker,
         event=event,
         at=deps.clock(),
         worker=deps.worker,
+        via=_hops(via),
         **fields,
     )
+    _committed(via)
+    return moved
 
 
-def defer(deps: Services, row: Recording, reason: str, after_s: float, **fields: Any) -> Recording:
-    return deps.catalog.defer(
+def defer(
+    deps: Services,
+    row: Recording,
+    reason: str,
+    after_s: float,
+    *,
+    via: Hop | None = None,
+    **fields: Any,
+) -> Recording:
+    deferred = deps.catalog.defer(
         row.recording_id,
         until=deps.clock() + timedelta(seconds=after_s),
         reason=reason,
         at=deps.clock(),
         actor=deps.worker,
         worker=deps.worker,
+        via=_hops(via),
         **fields,
     )
+    _committed(via)
+    return deferred
+
+
+def stage(deps: Services, row: Recording, to: RecordingState, event: str, **fields: Any) -> Hop:
+    """A move the next commit carries (``models.hops``); ``row`` shows it meanwhile."""
+    for name, value in fields.items():
+        setattr(row, name, value)
+    return Hop(to, event, deps.clock(), fields=fields)
+
+
+def commit_if_pending(deps: Services, row: Recording, hop: Hop | None) -> None:
+    """A step that stops on an exception still commits the hop it was carrying, so the
+    failure is recorded where it happened (as if the hop had been committed alone)."""
+    if hop is None or hop.committed:
+        return
+    try:
+        deps.catalog.transition(
+            row.recording_id,
+            hop.to,
+            actor=deps.worker,
+            event=hop.event,
+            at=hop.at,
+            worker=deps.worker,
+            detail=hop.detail,
+            objects=hop.objects,
+            **hop.fields,
+        )
+    except RecvaultError as exc:  # an outage: the exception being raised says more
+        log.warning("staged move not committed recording_id=%s: %s", row.recording_id, exc)
+    else:
+        hop.committed = True
+
+
+def _hops(via: Hop | None) -> tuple[Hop, ...]:
+    return () if via is None or via.committed else (via,)
+
+
+def _committed(via: Hop | None) -> None:
+    if via is not None:
+        via.committed = True
 
 
 def sha256_file(path: Path) -> str:

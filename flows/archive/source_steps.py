@@ -6,8 +6,19 @@ DISCOVERED -> (video) PREPARING -> READY -> DOWNLOADED, or FAILED / QUARANTINED 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from flows.archive.common import Outcome, S, StepReport, StepResult, defer, fail, move
+from flows.archive.common import (
+    Outcome,
+    S,
+    StepReport,
+    StepResult,
+    commit_if_pending,
+    defer,
+    fail,
+    move,
+    stage,
+)
 from flows.services import Services
 from models.errors import (
     MediaError,
@@ -17,6 +28,7 @@ from models.errors import (
     SourceNotFound,
     WorkDirError,
 )
+from models.hops import Hop
 from models.ports import Download, Readiness
 from models.tables import Recording
 from storage import media
@@ -26,11 +38,17 @@ def prepare(deps: Services, row: Recording, report: StepReport) -> StepResult:
     """DISCOVERED or PREPARING: ask the source whether the media can be downloaded now."""
     ready = deps.source_for(row).readiness(row)
     report.attention = ready.attention
-    fields = {"recording_status": ready.status} if ready.status else {}
+    fields: dict[str, Any] = {"recording_status": ready.status} if ready.status else {}
     if ready.preparation:
         fields["preparation_status"] = ready.preparation
     if ready.state == Readiness.READY:
-        return move(deps, row, S.READY, "ready", **fields), None
+        # READY is left at once: its commit rides with the download's (models.hops).
+        hop = stage(deps, row, S.READY, "ready", **fields)
+        try:
+            return download(deps, row, report, via=hop)
+        except BaseException:
+            commit_if_pending(deps, row, hop)
+            raise
     if ready.state == Readiness.GONE:
         return fail(deps, row, ready.reason or "gone at the source", retryable=False)
     if ready.state == Readiness.FAILED:
@@ -102,7 +120,9 @@ def _confirm_changed(deps: Services, row: Recording, part: Path) -> Download:
         confirm.unlink(missing_ok=True)
 
 
-def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
+def download(
+    deps: Services, row: Recording, report: StepReport, *, via: Hop | None = None
+) -> StepResult:
     final = original_path(deps, row)
     part = final.with_name(final.name + ".part")
     try:
@@ -117,6 +137,7 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
                     row,
                     S.QUARANTINED,
                     "source_changed",
+                    via=via,
                     detail={
                         "first_sha256": result.sha256,
                         "second_sha256": second.sha256,
@@ -131,7 +152,7 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
                 )
                 return quarantined, Outcome.QUARANTINED
     except RecordingNotReady as exc:
-        deferred = defer(deps, row, str(exc), deps.settings.prepare_poll_s)
+        deferred = defer(deps, row, str(exc), deps.settings.prepare_poll_s, via=via)
         return move(deps, deferred, S.DISCOVERED, "not_prepared"), Outcome.WAITING
     except SourceNotFound as exc:
         again = deps.source_for(row).readiness(row, refresh=True)
@@ -139,7 +160,7 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
             raise SourceNotFound(again.reason or "gone at the source") from exc
         # Listed as final but no media: Infobip does this for a while after a call; each such
         # answer counts as an attempt, so a file that never appears ends FAILED, not pending.
-        return fail(deps, row, f"download answered 404: {exc}", retryable=True)
+        return fail(deps, row, f"download answered 404: {exc}", retryable=True, via=via)
     report.downloaded_bytes += result.size_bytes
     part.replace(final)
     if row.source_sha256 and row.source_sha256 != result.sha256:
@@ -149,6 +170,7 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
             row,
             S.QUARANTINED,
             "source_changed",
+            via=via,
             detail={"first_sha256": row.source_sha256, "second_sha256": result.sha256},
             conflicting_sha256=result.sha256,
             last_error="the source served different bytes on two downloads",
@@ -164,6 +186,7 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
             row,
             S.QUARANTINED,
             "unreadable_media",
+            via=via,
             detail={"sha256": result.sha256, "stderr_tail": exc.stderr_tail[-500:]},
             source_sha256=result.sha256,
             source_size_bytes=result.size_bytes,
@@ -175,6 +198,7 @@ def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
         row,
         S.DOWNLOADED,
         "downloaded",
+        via=via,
         detail={
             "sha256": result.sha256,
             "size_bytes": result.size_bytes,

@@ -12,10 +12,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.archive.common import S, StepReport, StepResult, fail, move, sha256_file
+from flows.archive.common import (
+    S,
+    StepReport,
+    StepResult,
+    commit_if_pending,
+    fail,
+    move,
+    sha256_file,
+    stage,
+)
 from flows.archive.source_steps import original_path
 from flows.services import Services
 from models.errors import ChecksumMismatch, MediaError, MediaToolMissing
+from models.hops import Hop
 from models.keys import object_key
 from models.policy.facts import RecordingFacts
 from models.policy.retention import derivative_for, retain_until
@@ -265,16 +275,14 @@ def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
                 report.uploaded_bytes += sent
             finally:
                 guard.done()
-    moved = move(
-        deps,
-        row,
-        S.UPLOADED,
-        "uploaded",
-        objects=objects,
-        policy_rule=rule.name,
-        detail={"keys": [o.key for o in objects]},
-    )
-    return moved, None
+    # UPLOADED is left at once: its commit rides with the verification's (models.hops).
+    hop = stage(deps, row, S.UPLOADED, "uploaded", policy_rule=rule.name)
+    hop.objects, hop.detail = objects, {"keys": [o.key for o in objects]}
+    try:
+        return verify(deps, row, report, via=hop)
+    except BaseException:
+        commit_if_pending(deps, row, hop)
+        raise
 
 
 def _lock_mode(value: str | None) -> LockMode | None:
@@ -286,24 +294,24 @@ def _lock_mode(value: str | None) -> LockMode | None:
     return None
 
 
-def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
-    objects = deps.catalog.objects(row.recording_id)
+def verify(
+    deps: Services, row: Recording, report: StepReport, *, via: Hop | None = None
+) -> StepResult:
+    objects = list(via.objects) if via is not None else deps.catalog.objects(row.recording_id)
     if not any(o.kind == "original" for o in objects):
-        return move(deps, row, S.DOWNLOADED, "object_missing"), None
-    verified = []
+        return move(deps, row, S.DOWNLOADED, "object_missing", via=via), None
     try:
-        for obj in objects:
-            result = deps.store.verify(
+        methods = [
+            deps.store.verify(
                 obj.key,
                 version_id=obj.version_id,
                 sha256=obj.sha256,
                 size_bytes=obj.size_bytes,
                 retain_until=obj.retain_until,
                 lock_mode=_lock_mode(obj.lock_mode),
-            )
-            obj.checksum_method = result.method
-            obj.verified_at = deps.clock()
-            verified.append(obj)
+            ).method
+            for obj in objects
+        ]
     except ChecksumMismatch as exc:
         # The stored bytes are not the downloaded bytes: upload again from the work file.
         return fail(
@@ -313,13 +321,18 @@ def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
             retryable=True,
             retry_at=deps.clock(),
             reset_to=S.DOWNLOADED,
+            via=via,
         )
+    verified_at = deps.clock()
+    for obj, method in zip(objects, methods, strict=True):
+        obj.checksum_method, obj.verified_at = method, verified_at
     archived = move(
         deps,
         row,
         S.ARCHIVED,
         "archived",
-        objects=verified,
+        via=via,
+        objects=objects,
         archived_at=deps.clock(),
         detail={
             "objects": [
@@ -329,7 +342,7 @@ def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
                     "sha256": o.sha256,
                     "method": o.checksum_method,
                 }
-                for o in verified
+                for o in objects
             ]
         },
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,6 +156,21 @@ def _enable_wal(cursor: Any) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+_WRITER_LOCKS: dict[str, threading.RLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def sqlite_writer_lock(target: CatalogTarget) -> threading.RLock:
+    """The in-process queue for one SQLite file's write lock (re-entrant: a write transaction
+    opened inside another in the same thread then fails on busy_timeout as it did before,
+    rather than hanging here)."""
+    if target.sqlite_path is None:
+        return threading.RLock()  # an in-memory database is its engine's own
+    key = str(target.sqlite_path.resolve())
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.RLock())
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:

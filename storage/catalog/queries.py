@@ -160,11 +160,12 @@ def lock_row(session: Session, recording_id: str) -> Recording:
 
 
 def upsert_objects(session: Session, recording_id: str, objects: Sequence[ArchivedObject]) -> None:
-    """Inserts each object, or updates in place the one of the same (recording_id, kind)."""
+    """Inserts each object, or updates in place the one of the same (recording_id, kind); of
+    two given of one kind (a hop's and the move's after it), the later wins."""
     if not objects:
         return
     existing = {o.kind: o for o in objects_by_recording(session, [recording_id])[recording_id]}
-    for given in objects:
+    for given in {o.kind: o for o in objects}.values():
         if getattr(given, "recording_id", None) not in (None, "", recording_id):
             raise ValueError(f"object of {given.recording_id} given for {recording_id}")
         values = object_values(given)

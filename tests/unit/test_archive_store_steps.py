@@ -209,12 +209,13 @@ def test_an_uploaded_recording_without_its_objects_is_redone_from_the_source(
 
 
 class FlakyCatalog(Catalog):
-    """The real catalog, except that transitions into ``down_for`` fail as in an outage."""
+    """The real catalog, except that transitions into ``down_for`` (committed alone or as a
+    hop of the next commit) fail as in an outage."""
 
     down_for: frozenset[RecordingState] = frozenset()
 
     def transition(self, recording_id: str, to: RecordingState, **kwargs: Any) -> Any:
-        if to in self.down_for:
+        if {to, *(hop.to for hop in kwargs.get("via", ()))} & self.down_for:
             raise CatalogUnavailable("catalog database is unreachable (connection refused)")
         return super().transition(recording_id, to, **kwargs)
 
