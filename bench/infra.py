@@ -154,6 +154,9 @@ class Infra:
             "RECVAULT_DATA_DIR": str(run / "data"),
             "RECVAULT_POLICY_FILE": str(run / "policy.toml"),
             "RECVAULT_PREPARE_POLL_S": "1",
+            # The baselines read no messages; a transcript is one Get messages request per
+            # conversation, bound by Infobip's 500 a minute (README, Performance).
+            "RECVAULT_TRANSCRIPTS": "off",
             # moto stands in for AWS S3, where ``auto`` means SHA-256 checksums: verification
             # is a HEAD, not a re-read of every object (what S3-compatible stores get).
             "RECVAULT_S3_CHECKSUM": "sha256",
