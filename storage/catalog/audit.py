@@ -103,6 +103,12 @@ def event_hash(row: AuditEvent) -> str:
     return chain_hash(row.prev_hash, body)
 
 
+_EVENT_COLUMNS = (
+    *("at", "recording_id", "event", "from_state", "to_state"),
+    *("actor", "detail", "prev_hash", "hash"),
+)
+
+
 def _latest_hash(session: Session) -> str | None:
     stmt = sa.select(col(AuditEvent.hash)).order_by(col(AuditEvent.id).desc()).limit(1)
     return session.scalars(stmt).first()
@@ -134,9 +140,16 @@ def append_events(session: Session, events: list[PendingEvent]) -> list[AuditEve
         )
         row.hash = event_hash(row)
         prev = row.hash
-        session.add(row)
         rows.append(row)
+    # The transaction's other changes first; then one plain INSERT (the ORM's unit of work
+    # took half of a state transition's time, inside SQLite's one-writer lock).
     session.flush()
+    inserted = session.execute(
+        sa.insert(AuditEvent).returning(col(AuditEvent.id), sort_by_parameter_order=True),
+        [{name: getattr(row, name) for name in _EVENT_COLUMNS} for row in rows],
+    )
+    for row, event_id in zip(rows, inserted.scalars(), strict=True):
+        row.id = event_id
     return rows
 
 
