@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,7 +19,7 @@ from flows.services import Services
 from models.errors import RecvaultError
 from models.hops import Hop
 from models.states import RecordingState
-from models.tables import Recording
+from models.tables import ArchivedObject, Recording
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class StepReport:
     error: str | None = None
     # Waiting on an answer nobody documented: its kind, for "needs attention" in the summary.
     attention: str | None = None
+    # Moves staged by the steps so far, committed with the next commit (models.hops).
+    hops: list[Hop] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def fail(
     retryable: bool,
     retry_at: datetime | None = None,
     reset_to: RecordingState | None = None,
-    via: Hop | None = None,
+    via: Sequence[Hop] = (),
 ) -> StepResult:
     """Count a failed attempt: FAILED when final, else retried at ``retry_at`` (default: the
     back-off for this attempt), optionally from an earlier state."""
@@ -118,7 +121,7 @@ def move(
     to: RecordingState,
     event: str,
     *,
-    via: Hop | None = None,
+    via: Sequence[Hop] = (),
     **fields: Any,
 ) -> Recording:
     moved = deps.catalog.transition(
@@ -141,7 +144,7 @@ def defer(
     reason: str,
     after_s: float,
     *,
-    via: Hop | None = None,
+    via: Sequence[Hop] = (),
     **fields: Any,
 ) -> Recording:
     deferred = deps.catalog.defer(
@@ -158,43 +161,59 @@ def defer(
     return deferred
 
 
-def stage(deps: Services, row: Recording, to: RecordingState, event: str, **fields: Any) -> Hop:
-    """A move the next commit carries (``models.hops``); ``row`` shows it meanwhile."""
+def stage(
+    deps: Services,
+    row: Recording,
+    report: StepReport,
+    to: RecordingState,
+    event: str,
+    *,
+    detail: dict[str, Any] | None = None,
+    objects: Sequence[ArchivedObject] = (),
+    **fields: Any,
+) -> StepResult:
+    """A move left at once: the next commit carries it (``models.hops``); ``row`` shows it
+    meanwhile, and the next step runs."""
     for name, value in fields.items():
         setattr(row, name, value)
-    return Hop(to, event, deps.clock(), fields=fields)
+    row.state = to
+    report.hops.append(Hop(to, event, deps.clock(), fields, detail, objects))
+    return row, None
 
 
-def commit_if_pending(deps: Services, row: Recording, hop: Hop | None) -> None:
-    """A step that stops on an exception still commits the hop it was carrying, so the
-    failure is recorded where it happened (as if the hop had been committed alone)."""
-    if hop is None or hop.committed:
+def commit_pending(deps: Services, recording_id: str, report: StepReport) -> None:
+    """A step that stops on an exception: the moves staged before it are committed first, so
+    the failure is recorded from the state it happened in (as if each had been committed)."""
+    pending = _hops(report.hops)
+    if not pending:
         return
+    last = pending[-1]
     try:
         deps.catalog.transition(
-            row.recording_id,
-            hop.to,
+            recording_id,
+            last.to,
             actor=deps.worker,
-            event=hop.event,
-            at=hop.at,
+            event=last.event,
+            at=last.at,
             worker=deps.worker,
-            detail=hop.detail,
-            objects=hop.objects,
-            **hop.fields,
+            detail=last.detail,
+            objects=last.objects,
+            via=pending[:-1],
+            **last.fields,
         )
     except RecvaultError as exc:  # an outage: the exception being raised says more
-        log.warning("staged move not committed recording_id=%s: %s", row.recording_id, exc)
+        log.warning("staged moves not committed recording_id=%s: %s", recording_id, exc)
     else:
+        _committed(pending)
+
+
+def _hops(via: Sequence[Hop]) -> tuple[Hop, ...]:
+    return tuple(hop for hop in via if not hop.committed)
+
+
+def _committed(via: Sequence[Hop]) -> None:
+    for hop in via:
         hop.committed = True
-
-
-def _hops(via: Hop | None) -> tuple[Hop, ...]:
-    return () if via is None or via.committed else (via,)
-
-
-def _committed(via: Hop | None) -> None:
-    if via is not None:
-        via.committed = True
 
 
 def sha256_file(path: Path) -> str:

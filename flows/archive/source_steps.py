@@ -13,7 +13,6 @@ from flows.archive.common import (
     S,
     StepReport,
     StepResult,
-    commit_if_pending,
     defer,
     fail,
     move,
@@ -28,10 +27,13 @@ from models.errors import (
     SourceNotFound,
     WorkDirError,
 )
-from models.hops import Hop
 from models.ports import Download, Readiness
 from models.tables import Recording
 from storage import media
+
+# A larger download is committed on its own: a crash during its transcode or upload must not
+# cost the download again.
+STAGE_DOWNLOAD_MAX_BYTES = 32 * 1024 * 1024
 
 
 def prepare(deps: Services, row: Recording, report: StepReport) -> StepResult:
@@ -42,13 +44,8 @@ def prepare(deps: Services, row: Recording, report: StepReport) -> StepResult:
     if ready.preparation:
         fields["preparation_status"] = ready.preparation
     if ready.state == Readiness.READY:
-        # READY is left at once: its commit rides with the download's (models.hops).
-        hop = stage(deps, row, S.READY, "ready", **fields)
-        try:
-            return download(deps, row, report, via=hop)
-        except BaseException:
-            commit_if_pending(deps, row, hop)
-            raise
+        # Left at once for the download: committed with the next commit (models.hops).
+        return stage(deps, row, report, S.READY, "ready", **fields)
     if ready.state == Readiness.GONE:
         return fail(deps, row, ready.reason or "gone at the source", retryable=False)
     if ready.state == Readiness.FAILED:
@@ -120,9 +117,7 @@ def _confirm_changed(deps: Services, row: Recording, part: Path) -> Download:
         confirm.unlink(missing_ok=True)
 
 
-def download(
-    deps: Services, row: Recording, report: StepReport, *, via: Hop | None = None
-) -> StepResult:
+def download(deps: Services, row: Recording, report: StepReport) -> StepResult:
     final = original_path(deps, row)
     part = final.with_name(final.name + ".part")
     try:
@@ -137,7 +132,7 @@ def download(
                     row,
                     S.QUARANTINED,
                     "source_changed",
-                    via=via,
+                    via=report.hops,
                     detail={
                         "first_sha256": result.sha256,
                         "second_sha256": second.sha256,
@@ -152,7 +147,7 @@ def download(
                 )
                 return quarantined, Outcome.QUARANTINED
     except RecordingNotReady as exc:
-        deferred = defer(deps, row, str(exc), deps.settings.prepare_poll_s, via=via)
+        deferred = defer(deps, row, str(exc), deps.settings.prepare_poll_s, via=report.hops)
         return move(deps, deferred, S.DISCOVERED, "not_prepared"), Outcome.WAITING
     except SourceNotFound as exc:
         again = deps.source_for(row).readiness(row, refresh=True)
@@ -160,7 +155,7 @@ def download(
             raise SourceNotFound(again.reason or "gone at the source") from exc
         # Listed as final but no media: Infobip does this for a while after a call; each such
         # answer counts as an attempt, so a file that never appears ends FAILED, not pending.
-        return fail(deps, row, f"download answered 404: {exc}", retryable=True, via=via)
+        return fail(deps, row, f"download answered 404: {exc}", retryable=True, via=report.hops)
     report.downloaded_bytes += result.size_bytes
     part.replace(final)
     if row.source_sha256 and row.source_sha256 != result.sha256:
@@ -170,7 +165,7 @@ def download(
             row,
             S.QUARANTINED,
             "source_changed",
-            via=via,
+            via=report.hops,
             detail={"first_sha256": row.source_sha256, "second_sha256": result.sha256},
             conflicting_sha256=result.sha256,
             last_error="the source served different bytes on two downloads",
@@ -186,26 +181,23 @@ def download(
             row,
             S.QUARANTINED,
             "unreadable_media",
-            via=via,
+            via=report.hops,
             detail={"sha256": result.sha256, "stderr_tail": exc.stderr_tail[-500:]},
             source_sha256=result.sha256,
             source_size_bytes=result.size_bytes,
             last_error=f"ffprobe cannot read the downloaded file: {exc}",
         )
         return quarantined, Outcome.QUARANTINED
-    moved = move(
-        deps,
-        row,
-        S.DOWNLOADED,
-        "downloaded",
-        via=via,
-        detail={
-            "sha256": result.sha256,
-            "size_bytes": result.size_bytes,
-            "resumes": result.resumes,
-        },
-        source_sha256=result.sha256,
-        source_size_bytes=result.size_bytes,
-        probe=info.as_dict(),
-    )
-    return moved, None
+    detail = {"sha256": result.sha256, "size_bytes": result.size_bytes, "resumes": result.resumes}
+    fields: dict[str, Any] = {
+        "source_sha256": result.sha256,
+        "source_size_bytes": result.size_bytes,
+        "probe": info.as_dict(),
+    }
+    if result.size_bytes <= STAGE_DOWNLOAD_MAX_BYTES:
+        # Committed with the archive step's commit: a crash before it costs a download this
+        # small again, not a write transaction per recording (models.hops).
+        return stage(deps, row, report, S.DOWNLOADED, "downloaded", detail=detail, **fields)
+    return move(
+        deps, row, S.DOWNLOADED, "downloaded", via=report.hops, detail=detail, **fields
+    ), None

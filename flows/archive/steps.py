@@ -18,7 +18,15 @@ from datetime import datetime, timedelta
 
 from flows.archive import source_steps as steps_source
 from flows.archive import store_steps as steps_archive
-from flows.archive.common import DiscoverReport, Outcome, S, StepReport, defer, record_error
+from flows.archive.common import (
+    DiscoverReport,
+    Outcome,
+    S,
+    StepReport,
+    commit_pending,
+    defer,
+    record_error,
+)
 from flows.services import Services
 from models.errors import (
     CatalogError,
@@ -168,16 +176,21 @@ def process_recording(deps: Services, recording_id: str) -> StepReport:
 def _advance(deps: Services, row: Recording, report: StepReport) -> Recording:
     recording_id = row.recording_id
     try:
-        while row.state in IN_PROGRESS:
-            step = _STEPS[row.state]
-            started = time.monotonic()
-            row, outcome = step(deps, row, report)
-            report.seconds[step.__name__] = time.monotonic() - started
-            if outcome is not None:
-                report.outcome = outcome
-                break
-            if row.state == S.ARCHIVED:
-                report.outcome = Outcome.ARCHIVED
+        try:
+            while row.state in IN_PROGRESS:
+                step = _STEPS[row.state]
+                started = time.monotonic()
+                row, outcome = step(deps, row, report)
+                report.seconds[step.__name__] = time.monotonic() - started
+                if outcome is not None:
+                    report.outcome = outcome
+                    break
+                if row.state == S.ARCHIVED:
+                    report.outcome = Outcome.ARCHIVED
+        except BaseException:
+            # What the steps staged is committed before the failure is recorded below.
+            commit_pending(deps, recording_id, report)
+            raise
     except ConfigError:
         # A route that does not exist, a source not configured: the deployment's problem.
         # The run stops with one line; the recording keeps its state and attempts.

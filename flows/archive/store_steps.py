@@ -16,7 +16,6 @@ from flows.archive.common import (
     S,
     StepReport,
     StepResult,
-    commit_if_pending,
     fail,
     move,
     sha256_file,
@@ -25,7 +24,6 @@ from flows.archive.common import (
 from flows.archive.source_steps import original_path
 from flows.services import Services
 from models.errors import ChecksumMismatch, MediaError, MediaToolMissing
-from models.hops import Hop
 from models.keys import object_key
 from models.policy.facts import RecordingFacts
 from models.policy.retention import derivative_for, retain_until
@@ -220,7 +218,7 @@ def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
     original = original_path(deps, row)
     if not original.exists() or original.stat().st_size != row.source_size_bytes:
         # The work file is gone (another machine, a cleaned work dir): download again.
-        return move(deps, row, S.READY, "work_file_missing"), None
+        return move(deps, row, S.READY, "work_file_missing", via=report.hops), None
     rule = _rule(deps, row)
     original_info = _original_info(row, original)
     objects = []
@@ -275,14 +273,17 @@ def upload(deps: Services, row: Recording, report: StepReport) -> StepResult:
                 report.uploaded_bytes += sent
             finally:
                 guard.done()
-    # UPLOADED is left at once: its commit rides with the verification's (models.hops).
-    hop = stage(deps, row, S.UPLOADED, "uploaded", policy_rule=rule.name)
-    hop.objects, hop.detail = objects, {"keys": [o.key for o in objects]}
-    try:
-        return verify(deps, row, report, via=hop)
-    except BaseException:
-        commit_if_pending(deps, row, hop)
-        raise
+    # Left at once for the verification: committed with it (models.hops).
+    return stage(
+        deps,
+        row,
+        report,
+        S.UPLOADED,
+        "uploaded",
+        objects=objects,
+        detail={"keys": [o.key for o in objects]},
+        policy_rule=rule.name,
+    )
 
 
 def _lock_mode(value: str | None) -> LockMode | None:
@@ -294,12 +295,11 @@ def _lock_mode(value: str | None) -> LockMode | None:
     return None
 
 
-def verify(
-    deps: Services, row: Recording, report: StepReport, *, via: Hop | None = None
-) -> StepResult:
-    objects = list(via.objects) if via is not None else deps.catalog.objects(row.recording_id)
+def verify(deps: Services, row: Recording, report: StepReport) -> StepResult:
+    staged = [hop.objects for hop in report.hops if hop.objects and not hop.committed]
+    objects = list(staged[-1]) if staged else deps.catalog.objects(row.recording_id)
     if not any(o.kind == "original" for o in objects):
-        return move(deps, row, S.DOWNLOADED, "object_missing", via=via), None
+        return move(deps, row, S.DOWNLOADED, "object_missing", via=report.hops), None
     try:
         methods = [
             deps.store.verify(
@@ -321,7 +321,7 @@ def verify(
             retryable=True,
             retry_at=deps.clock(),
             reset_to=S.DOWNLOADED,
-            via=via,
+            via=report.hops,
         )
     verified_at = deps.clock()
     for obj, method in zip(objects, methods, strict=True):
@@ -331,7 +331,7 @@ def verify(
         row,
         S.ARCHIVED,
         "archived",
-        via=via,
+        via=report.hops,
         objects=objects,
         archived_at=deps.clock(),
         detail={
