@@ -20,6 +20,7 @@ search's query plan (EXPLAIN QUERY PLAN / EXPLAIN).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import tempfile
@@ -109,6 +110,16 @@ def synthetic_rows(count: int, seed: int = 7) -> Iterator[tuple[dict[str, object
         yield rec, obj, event  # type: ignore[misc]
 
 
+def copy_rows(conn: sa.Connection, table: str, rows: list[dict[str, object]]) -> None:
+    """PostgreSQL's COPY: several times faster than a multi-row INSERT for a million rows."""
+    names = list(rows[0])
+    columns = ", ".join(f'"{name}"' for name in names)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([json.dumps(v) if isinstance(v, dict) else v for v in row.values()])
+
+
 def fill(catalog: Catalog, count: int) -> None:
     engine = catalog._engine  # bulk insert below the catalog's one-row-at-a-time API
     tables = (
@@ -122,7 +133,9 @@ def fill(catalog: Catalog, count: int) -> None:
     def flush() -> None:
         with engine.begin() as conn:
             for table, rows in zip(tables, batches, strict=True):
-                if rows:
+                if rows and conn.dialect.name == "postgresql":
+                    copy_rows(conn, table.name, rows)
+                elif rows:
                     conn.execute(sa.insert(table), rows)
                 rows.clear()
 
