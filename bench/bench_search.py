@@ -153,10 +153,14 @@ def fill(catalog: Catalog, count: int) -> None:
         # What upsert_discovered keeps, for the rows inserted below it.
         conn.execute(sa.text("UPDATE recording_totals SET recordings = :n"), {"n": count})
     # Statistics, and on PostgreSQL the visibility map autovacuum would have set on a catalog
-    # in use (index-only scans depend on it).
-    sql = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(sql))
+    # in use (index-only scans depend on it). VACUUM cannot run in a transaction; SQLite's
+    # ANALYZE must commit in one (the catalog's engine begins them itself).
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+    else:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
 
 
 def samples(engine: sa.Engine) -> dict[str, list[str]]:
