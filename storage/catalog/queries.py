@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -14,7 +15,7 @@ from models.errors import CatalogError
 from models.identity import identity_variants
 from models.scope import EVERYTHING, ClaimScope
 from models.states import IN_PROGRESS, RecordingState
-from models.tables import ArchivedObject, AuditEvent, Recording
+from models.tables import ArchivedObject, AuditEvent, Recording, RecordingTotal
 from storage.catalog.rows import object_values, require_aware, states_for_status
 
 # Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
@@ -77,16 +78,29 @@ def objects_by_recording(
 ) -> dict[str, list[ArchivedObject]]:
     found: dict[str, list[ArchivedObject]] = {rid: [] for rid in recording_ids}
     unique = list(found)
-    for start in range(0, len(unique), _IN_CHUNK):
-        chunk = unique[start : start + _IN_CHUNK]
-        stmt = (
-            sa.select(ArchivedObject)
-            .where(col(ArchivedObject.recording_id).in_(chunk))
-            .order_by(col(ArchivedObject.recording_id), col(ArchivedObject.kind))
-        )
+    recording_id = col(ArchivedObject.recording_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: a search's thousands of ids in one statement, not one per chunk.
+        chunks: list[Any] = [recording_id == sa.func.any(sa.literal(unique, ARRAY(sa.String())))]
+    else:
+        chunks = [
+            recording_id.in_(unique[start : start + _IN_CHUNK])
+            for start in range(0, len(unique), _IN_CHUNK)
+        ]
+    for where in chunks if unique else []:
+        stmt = sa.select(ArchivedObject).where(where).order_by(recording_id, ArchivedObject.kind)
         for obj in session.scalars(stmt):
             found[obj.recording_id].append(obj)
     return found
+
+
+def add_to_total(session: Session, new: int) -> None:
+    total = col(RecordingTotal.recordings)
+    session.execute(sa.update(RecordingTotal).values(recordings=total + new))
+
+
+def recording_total(session: Session) -> int:
+    return int(session.scalar(sa.select(col(RecordingTotal.recordings))) or 0)
 
 
 def counts_by_state(session: Session) -> dict[str, int]:

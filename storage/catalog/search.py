@@ -25,6 +25,7 @@ from sqlmodel import col
 from models.identity import identity_variants
 from models.search import AuditQuery, IdMatch, RecordingQuery, name_words
 from models.tables import AuditEvent, ParticipantWord, Recording
+from storage.catalog.queries import recording_total
 from storage.catalog.rows import states_for_status
 
 AGENT_SPELLINGS = ("AGENT", "Agent", "agent")
@@ -166,9 +167,11 @@ def find_recordings(session: Session, query: RecordingQuery) -> list[Recording]:
 
 def count_recordings(session: Session, query: RecordingQuery) -> int:
     dialect = session.get_bind().dialect.name
-    stmt = (
-        sa.select(sa.func.count()).select_from(Recording).where(*recording_filters(query, dialect))
-    )
+    where = recording_filters(query, dialect)
+    if not where:
+        # Everything: the kept total, not a count of the whole table (60 ms at a million rows).
+        return recording_total(session)
+    stmt = sa.select(sa.func.count()).select_from(Recording).where(*where)
     return int(session.scalar(stmt) or 0)
 
 

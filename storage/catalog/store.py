@@ -16,9 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from models.errors import CatalogError, RecordingNotFound
 from models.hops import Hop
@@ -64,12 +62,6 @@ class UpsertResult(NamedTuple):
     new: int
     updated: int
     unchanged: int
-
-
-@sa_event.listens_for(Recording, "load")
-def _state_as_enum(target: Recording, _context: Any) -> None:
-    # The column is a plain string; callers compare and format it as a RecordingState.
-    set_committed_value(target, "state", RecordingState(target.state))
 
 
 class Catalog(RetentionCatalog, TranscriptCatalog, ReadingCatalog):
@@ -178,6 +170,9 @@ class Catalog(RetentionCatalog, TranscriptCatalog, ReadingCatalog):
                     )
                 )
             append_events(session, events)
+            if new:
+                # After the chain's lock: writers already queue there, not on this row.
+                queries.add_to_total(session, new)
         log.info("upserted new=%d updated=%d unchanged=%d", new, updated, unchanged)
         return UpsertResult(new, updated, unchanged)
 

@@ -270,3 +270,33 @@ def test_migration_0009_fills_the_words_of_names_already_there(catalog_url: str)
         assert _words(migrated, "old-1") == ["martin", "ng", "zoé"]
         assert ids(migrated, agent="martin") == []  # no AGENT leg: participant only
         assert ids(migrated, participant="ZOÉ") == ["old-1"]
+
+
+def test_the_total_of_an_unfiltered_search_is_kept_by_inserts(seeded: Catalog) -> None:
+    # A recording listed again is not new.
+    seeded.upsert_discovered([make_meta("rec-a-agent"), make_meta("rec-d")], at=T0, actor="t")
+    assert seeded.find(RecordingQuery(limit=1)).total == 5 == len(ALL) + 1
+
+
+def test_migration_0010_counts_the_recordings_already_there(catalog_url: str) -> None:
+    if catalog_url.startswith("sqlite:///"):
+        Path(catalog_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(catalog_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0009")
+            for rid in ("old-1", "old-2"):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO recordings (recording_id, source, composed, media_type, "
+                        "started_at, state, attempts, discovered_at, updated_at) "
+                        "VALUES (:rid, 'conversations', false, 'AUDIO', :t, 'ARCHIVED', 0, "
+                        ":t, :t)"
+                    ),
+                    {"rid": rid, "t": T0.replace(tzinfo=None)},
+                )
+    finally:
+        engine.dispose()
+    with Catalog.open(catalog_url) as migrated:
+        migrated.upsert_discovered([make_meta("rec-new")], at=T0, actor="t")
+        assert migrated.find(RecordingQuery(limit=1)).total == 3

@@ -42,6 +42,7 @@ TABLES = {
     "erased_identities",
     "transcripts",
     "participant_words",
+    "recording_totals",
     "alembic_version",
 }
 
