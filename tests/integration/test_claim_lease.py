@@ -142,4 +142,6 @@ def test_a_claim_taken_over_makes_the_recording_skip_without_crashing(
         assert reports[0].outcome == steps.Outcome.SKIPPED
         row = a.catalog.get(recording_id)
         assert row.claimed_by == "worker-b"  # not released by the worker that lost it
-        assert row.state == "READY"  # no commit of worker-a's download
+        # No commit of worker-a's: its READY was staged for the download's commit, and the
+        # claim check refused that commit.
+        assert row.state == "DISCOVERED"
