@@ -122,7 +122,7 @@ class Catalog(RetentionCatalog, TranscriptCatalog, ReadingCatalog):
     def _writer_turn(self, write: bool) -> AbstractContextManager[object]:
         """SQLite has one writer at a time. Threads of this process queue here for it: a
         waiter wakes the moment the writer commits, where SQLite's busy handler would sleep
-        up to 100 ms between polls (a third of the workers' time at 4 workers). Other
+        up to 100 ms between polls (a quarter of the workers' time at 4 workers). Other
         processes still queue on busy_timeout."""
         if not write or self._writer_lock is None:
             return nullcontext()
