@@ -157,33 +157,55 @@ def archive_transcript(deps: Services, source: MessageSource, conversation_id: s
     return STORED
 
 
+def _unrecorded_copy(deps: Services, key: str, transcript: Transcript) -> str | None:
+    """The version id of these same bytes when they are the key's newest version: the upload
+    of a run killed before it recorded the transcript. Adopted, not uploaded again (a second
+    version would leave the first one in the bucket with no audit event). The catalog's own
+    current version holds other bytes, or the transcript would be unchanged."""
+    found = deps.store.head(key)
+    if (
+        found is None
+        or found.sha256 != transcript.sha256
+        or found.size_bytes != transcript.size_bytes
+        or found.metadata.get("kind") != "transcript"
+    ):
+        return None
+    return found.version_id
+
+
 def _upload(deps: Services, source_name: str, transcript: Transcript) -> ConversationTranscript:
     conversation_id = transcript.conversation_id
     legs = deps.catalog.recordings_of_conversations([conversation_id])
     locks = [RecordingLock(o.lock_mode, o.retain_until) for _row, objects in legs for o in objects]
     until, mode = transcript_lock(locks, now=deps.clock()) if deps.object_lock else (None, None)
     key = transcript_key(conversation_id)
-    put = deps.store.put_bytes(
-        key,
-        transcript.data,
-        content_type=TRANSCRIPT_CONTENT_TYPE,
-        metadata={"kind": "transcript", "conversation-id": conversation_id},
-        retain_until=until,
-        lock_mode=mode,
-    )
+    version_id = _unrecorded_copy(deps, key, transcript)
+    if version_id is not None:
+        log.info("transcript adopted conversation_id=%s version_id=%s", conversation_id, version_id)
+        if until is not None and mode is not None:
+            deps.store.ensure_retention(key, version_id, until, mode)
+    else:
+        version_id = deps.store.put_bytes(
+            key,
+            transcript.data,
+            content_type=TRANSCRIPT_CONTENT_TYPE,
+            metadata={"kind": "transcript", "conversation-id": conversation_id},
+            retain_until=until,
+            lock_mode=mode,
+        ).version_id
     deps.store.verify(
-        key, version_id=put.version_id, sha256=transcript.sha256, size_bytes=transcript.size_bytes
+        key, version_id=version_id, sha256=transcript.sha256, size_bytes=transcript.size_bytes
     )
     if deps.catalog.conversations_with_holds([conversation_id]) and deps.object_lock:
         # A hold covers a recording of the conversation: its messages are held as well.
-        deps.store.set_legal_hold(key, version_id=put.version_id, on=True)
+        deps.store.set_legal_hold(key, version_id=version_id, on=True)
     now = deps.clock()
     return ConversationTranscript(
         conversation_id=conversation_id,
         source=source_name,
         bucket=deps.store.bucket,
         key=key,
-        version_id=put.version_id,
+        version_id=version_id,
         sha256=transcript.sha256,
         size_bytes=transcript.size_bytes,
         message_count=transcript.message_count,

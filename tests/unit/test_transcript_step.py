@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from flows.archive.transcripts import archive_transcripts
-from models.errors import SourceBadRequest, SourceUnavailable
+from models.errors import CatalogUnavailable, SourceBadRequest, SourceUnavailable
 from models.keys import transcript_key
 from models.states import RecordingState
 from models.tables import ArchivedObject
@@ -165,5 +167,38 @@ def test_an_unreachable_infobip_defers_the_rest_of_the_run(tmp_path: Path) -> No
         # One conversation spent the retry budget; the others are not asked this run.
         assert dict(report.outcomes) == {"failed": 1, "deferred": 2}
         assert source.reads == ["c1"]
+    finally:
+        svc.close()
+
+
+def test_a_version_uploaded_by_a_killed_run_is_adopted_not_uploaded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between the upload and its record: the rerun records the version in the bucket
+    (its audit event names it) instead of leaving it behind with no event."""
+    svc = services(tmp_path)
+    source = MessagingSource()
+    svc.sources = {"conversations": source}
+    try:
+        seed(svc, "r1", "c1", archived=True)
+        source.messages = {"c1": [message("a", 1)]}
+
+        def killed(*_args: Any, **_kwargs: Any) -> None:
+            raise CatalogUnavailable("catalog database is unreachable (connection refused)")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(svc.catalog, "record_transcript", killed)
+            with pytest.raises(CatalogUnavailable):
+                archive_transcripts(svc, since=WINDOW[0], until=WINDOW[1])
+        (orphan,) = svc.fake_store.version_ids(transcript_key("c1"))
+        assert svc.catalog.transcript("c1") is None
+
+        again = archive_transcripts(svc, since=WINDOW[0], until=WINDOW[1])
+        assert dict(again.outcomes) == {"stored": 1}
+        assert svc.fake_store.version_ids(transcript_key("c1")) == [orphan]
+        stored = svc.catalog.transcript("c1")
+        assert stored is not None and stored.version_id == orphan
+        events = [e for e in svc.catalog.audit_events() if e.event == "transcript_archived"]
+        assert len(events) == 1
     finally:
         svc.close()
