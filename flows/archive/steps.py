@@ -1,11 +1,12 @@
 """The archive pipeline as plain functions (no Prefect): one recording, one step at a time.
 
-Each step reads the recording's committed state, does one piece of work, and commits the next
-state with its audit event in one transaction. A crash between two steps therefore resumes at
-the last committed state; work done but not committed (a download, an upload) is found again
-and reused rather than repeated: partial downloads resume by Range, uploaded objects are found
-by key and hash (``find_verified_copy``). The steps themselves live in ``steps_source`` and
-``steps_archive``; this module discovers recordings and drives one recording through them.
+Each step does one piece of work and moves the recording to its next state with an audit
+event: committed in a transaction of its own, or, for a state left at once, staged to ride in
+the next commit (``models.hops``). A crash therefore resumes at the last committed state; work
+done but not committed (a download, an upload) is found again and reused rather than repeated:
+partial downloads resume by Range, uploaded objects are found by key and hash
+(``find_verified_copy``). The steps themselves live in ``source_steps`` and ``store_steps``;
+this module discovers recordings and drives one recording through them.
 """
 
 from __future__ import annotations
