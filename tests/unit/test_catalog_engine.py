@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
 from models.errors import CatalogError, CatalogUnavailable, ConfigError, RecvaultError
-from storage.catalog.engine import classify_error, parse_url
+from storage.catalog.engine import classify_error, parse_url, sqlite_writer_lock
+from storage.catalog.store import Catalog
 
 
 def _operational(message: str) -> sa.exc.OperationalError:
@@ -105,3 +110,37 @@ def test_other_errors_stay_catalog_errors_on_one_line() -> None:
     error = classify_error(integrity, PG)
     assert type(error) is CatalogError
     assert str(error) == 'catalog database db.internal:6543: null value in column "sha256"'
+
+
+def test_threads_of_one_process_queue_for_a_sqlite_file_on_one_lock(tmp_path: Path) -> None:
+    """One queue per database file (however its path is spelled), none shared between files
+    or with an in-memory database."""
+    here = parse_url(f"sqlite:///{tmp_path / 'a.db'}")
+    same = parse_url(f"sqlite:///{tmp_path / 'x' / '..' / 'a.db'}")
+    other = parse_url(f"sqlite:///{tmp_path / 'b.db'}")
+    memory = parse_url("sqlite://")
+    assert sqlite_writer_lock(here) is sqlite_writer_lock(same)
+    assert sqlite_writer_lock(here) is not sqlite_writer_lock(other)
+    assert sqlite_writer_lock(memory) is not sqlite_writer_lock(memory)
+
+
+def test_a_write_waits_for_the_writer_of_the_same_file_in_this_process(tmp_path: Path) -> None:
+    """A second thread's write transaction starts only after the first commits (and the
+    queue neither deadlocks nor lets both in)."""
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        order: list[str] = []
+        inside = threading.Event()
+
+        def first() -> None:
+            with catalog._tx(write=True):
+                inside.set()
+                time.sleep(0.2)
+                order.append("first committed")
+
+        thread = threading.Thread(target=first)
+        thread.start()
+        inside.wait(5)
+        with catalog._tx(write=True):
+            order.append("second began")
+        thread.join(5)
+        assert order == ["first committed", "second began"]
