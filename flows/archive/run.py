@@ -118,9 +118,13 @@ def _run_locked(
         # New recordings first: a backlog (a backfill's, a long outage's) never delays them.
         advance_all(deps, summary, submit, on_progress, NEWEST_FIRST)
         # After the recordings: a transcript takes the lock of its conversation's archived ones.
+        # Also the conversations archived by runs killed before their transcripts (since the
+        # last run that finished): their recordings may lie outside this window.
+        finished = deps.catalog.last_run_finished_at()
+        archived_since = min(summary.started_at, finished or summary.started_at)
         summary.add_transcripts(
             archive_transcripts(
-                deps, since=window[0], until=window[1], archived_since=summary.started_at
+                deps, since=window[0], until=window[1], archived_since=archived_since
             )
         )
         summary.finished_at = deps.clock()

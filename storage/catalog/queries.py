@@ -140,6 +140,18 @@ def next_due_at(
     return _as_utc(session.scalar(in_scope(stmt, scope)))
 
 
+def last_run_finished_at(session: Session) -> datetime | None:
+    """When the latest archive run that got to its end finished."""
+    stmt = (
+        sa.select(col(AuditEvent.at))
+        .where(col(AuditEvent.event) == RUN_FINISHED, col(AuditEvent.recording_id).is_(None))
+        .order_by(col(AuditEvent.id).desc())
+        .limit(1)
+    )
+    at: datetime | None = session.scalars(stmt).first()
+    return at
+
+
 def last_window_end(session: Session) -> datetime | None:
     """The watermark of the latest run-level ``run_finished`` audit event (``window_end`` for
     runs from before the watermark was recorded)."""

@@ -413,6 +413,10 @@ class Catalog(RetentionCatalog, TranscriptCatalog, ReadingCatalog):
         with self._tx() as session:
             return queries.next_due_at(session, scope, states)
 
+    def last_run_finished_at(self) -> datetime | None:
+        with self._tx() as session:
+            return queries.last_run_finished_at(session)
+
     def last_window_end(self) -> datetime | None:
         with self._tx() as session:
             return queries.last_window_end(session)
