@@ -33,7 +33,7 @@ from storage import media
 
 # A larger download is committed on its own: a crash during its transcode or upload must not
 # cost the download again.
-STAGE_DOWNLOAD_MAX_BYTES = 32 * 1024 * 1024
+STAGE_DOWNLOAD_MAX_BYTES = 2 * 1024 * 1024
 
 
 def prepare(deps: Services, row: Recording, report: StepReport) -> StepResult:

@@ -15,9 +15,7 @@ Message bodies and senders are personal data: logs carry conversation ids and co
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -104,35 +102,24 @@ def archive_transcripts(
     planned = plan_conversations(
         deps, source, since=since, until=until, archived_since=archived_since, report=report
     )
-    stop = threading.Event()
-
-    def one(conversation_id: str) -> str:
-        if stop.is_set():
-            return DEFERRED
+    for position, conversation_id in enumerate(planned):
         try:
-            return archive_transcript(deps, source, conversation_id)
+            outcome = archive_transcript(deps, source, conversation_id)
         except (CatalogError, ConfigError):
-            stop.set()
             raise
         except RecvaultError as exc:
             log.warning(
                 "transcript failed conversation_id=%s error=%s", conversation_id, type(exc).__name__
             )
+            outcome = FAILED
             report.errors.append((conversation_id, f"{type(exc).__name__}: {exc}"))
             if isinstance(exc, SourceUnavailable):
                 # Infobip stayed unreachable through the whole retry budget: asking for each
                 # remaining conversation would spend that budget again and again.
-                stop.set()
-            return FAILED
-
-    # The first conversation alone: when Infobip is down, one retry budget is spent, not one
-    # per worker. The rest overlap their requests (each waits ~50 ms or more for Infobip).
-    outcomes = [one(c) for c in planned[:1]]
-    if len(planned) > 1:
-        workers = min(deps.settings.concurrency, len(planned) - 1)
-        with ThreadPoolExecutor(workers, thread_name_prefix="recvault-transcript") as pool:
-            outcomes += pool.map(one, planned[1:])
-    report.outcomes.update(outcomes)
+                report.outcomes[FAILED] += 1
+                report.outcomes[DEFERRED] += len(planned) - position - 1
+                break
+        report.outcomes[outcome] += 1
     log.info("transcripts %s", dict(report.outcomes))
     return report
 
