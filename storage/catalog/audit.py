@@ -103,9 +103,11 @@ def event_hash(row: AuditEvent) -> str:
     return chain_hash(row.prev_hash, body)
 
 
-_EVENT_COLUMNS = (
-    *("at", "recording_id", "event", "from_state", "to_state"),
-    *("actor", "detail", "prev_hash", "hash"),
+# Every column but the id the database assigns, read off the table like rows.OBJECT_COLUMNS.
+_EVENT_COLUMNS = tuple(
+    column.name
+    for column in AuditEvent.__table__.columns  # type: ignore[attr-defined]
+    if column.name != "id"
 )
 
 
